@@ -1,0 +1,21 @@
+{
+  "targets": [
+    {
+      "target_name": "worm_run",
+      "sources": [
+        "native/addon.cc",
+        "native/landlock.cc",
+        "native/probe.cc",
+        "native/rlimit.cc",
+        "native/seccomp.cc",
+        "native/self.cc",
+        "native/spawn.cc",
+        "native/wait.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-fno-exceptions"],
+      "conditions": [["OS!='linux'", {"type": "none"}]]
+    }
+  ]
+}

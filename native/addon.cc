@@ -1,0 +1,35 @@
+// The addon's surface. src/native.ts is the only module that loads it.
+#include <napi.h>
+
+#include "probe.h"
+#include "rlimit.h"
+#include "seccomp.h"
+#include "self.h"
+#include "spawn.h"
+#include "wait.h"
+
+namespace worm {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
+  exports.Set("waitChild", Napi::Function::New(env, WaitChild, "waitChild"));
+  exports.Set("describeFilter", Napi::Function::New(env, DescribeFilter, "describeFilter"));
+  exports.Set("hardenSelf", Napi::Function::New(env, HardenSelf, "hardenSelf"));
+  exports.Set("setSubreaper", Napi::Function::New(env, SetSubreaper, "setSubreaper"));
+  exports.Set("isForegroundTty", Napi::Function::New(env, IsForegroundTty, "isForegroundTty"));
+  exports.Set("reraise", Napi::Function::New(env, Reraise, "reraise"));
+  exports.Set("setRlimits", Napi::Function::New(env, SetRlimits, "setRlimits"));
+  exports.Set("getRlimit", Napi::Function::New(env, GetRlimit, "getRlimit"));
+  exports.Set("seccompSupport", Napi::Function::New(env, SeccompSupport, "seccompSupport"));
+  exports.Set("probeKernel", Napi::Function::New(env, ProbeKernel, "probeKernel"));
+  exports.Set("rlimits", RlimitConstants(env));
+  return exports;
+}
+
+}  // namespace worm
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  return worm::Init(env, exports);
+}
+
+NODE_API_MODULE(worm_run, InitAddon)

@@ -1,0 +1,53 @@
+// The network filter: one table of rules, one assembler that turns it into a BPF program.
+#pragma once
+#include <linux/filter.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace worm {
+
+struct FilterOptions {
+  bool allowUnix = false;
+};
+
+enum class Verdict { Eperm, Enosys };
+
+// How a rule looks at the call's arguments. Only rules with a condition other than Always make
+// the kernel run the program for that syscall number; every other number gets a constant answer
+// the kernel caches (see seccomp_cache_prepare in kernel/seccomp.c).
+enum class Cond {
+  Always,       // refuse every call
+  UnlessArgEq,  // refuse unless the low 32 bits of args[arg] == values[0]
+  IfPtrArg,     // refuse when the 64-bit pointer args[arg] is not NULL
+  IfArgIn,      // refuse when the low 32 bits of args[arg] is one of values[0..nvalues)
+};
+
+struct Rule {
+  const char* syscall;
+  int nr;
+  Verdict verdict;
+  Cond cond;
+  int arg;
+  uint32_t values[2];
+  int nvalues;
+  const char* why;
+};
+
+std::vector<Rule> FilterRules(const FilterOptions& opts);
+
+// Builds the program; on failure (a jump too long for BPF) returns false and sets *err.
+bool BuildFilter(const FilterOptions& opts, std::vector<sock_filter>* out, std::string* err);
+
+std::string DescribeCondition(const Rule& r);
+const char* VerdictName(Verdict v);
+const char* ArchName();
+
+}  // namespace worm
+
+#include <napi.h>
+namespace worm {
+bool ReadFilterOptions(Napi::Value v, FilterOptions* out);
+Napi::Value DescribeFilter(const Napi::CallbackInfo& info);
+}  // namespace worm

@@ -1,0 +1,117 @@
+/**
+ * The audit trail: JSON lines through pino, one `run` id and the target's `pid` on every line,
+ * a `seq` number so a reader can tell a line was removed or inserted. Records from inside the
+ * sandbox (the guard) say `source: "guard"`; everything else comes from the supervisor, which
+ * the target cannot reach.
+ *
+ * Destinations: a file (opened before the target starts, appended, created 0600, never through
+ * a symlink), `-` for stderr, `/dev/fd/N` for a descriptor the caller passed (a pipe only the
+ * harness reads is the strongest choice: the target never holds it). Without a destination,
+ * refusals, warnings and limits are printed as one human line each on stderr and nothing else.
+ *
+ * pino is loaded only after the target has been started, so it costs nothing on the critical
+ * path; records are written synchronously, so none is lost when worm-run exits or is killed.
+ */
+import { constants, fstatSync, openSync, writeSync } from 'node:fs';
+import { WormError } from './errors.js';
+
+export type AuditEvent = 'start' | 'blocked' | 'warning' | 'limit' | 'exit';
+export type AuditLevel = 'info' | 'warn' | 'error';
+export type AuditRecord = Record<string, unknown>;
+
+export type AuditDestination =
+  | { kind: 'none' }
+  | { kind: 'stderr' }
+  | { kind: 'fd'; fd: number; path: string };
+
+interface PinoLike {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  flush(cb?: (err?: Error) => void): void;
+}
+
+/** Opens the destination now, so a bad path fails before anything runs. */
+export function openAuditDestination(log: string | undefined): AuditDestination {
+  if (log === undefined) return { kind: 'none' };
+  if (log === '-') return { kind: 'stderr' };
+  const fdPath = /^\/(?:dev|proc\/self)\/fd\/(\d+)$/.exec(log);
+  try {
+    if (fdPath) {
+      const fd = Number(fdPath[1]);
+      fstatSync(fd);
+      return { kind: 'fd', fd, path: log };
+    }
+    const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+    const fd = openSync(log, flags, 0o600);
+    const st = fstatSync(fd);
+    if (!st.isFile() && !st.isFIFO() && !st.isCharacterDevice()) {
+      throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' });
+    }
+    return { kind: 'fd', fd, path: log };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ELOOP'
+      ? 'it is a symbolic link (refused: a planted link could redirect the trail); give the real path'
+      : err.code === 'EBADF' ? 'that descriptor is not open' : err.message;
+    throw new WormError('ERR_WORM_AUDIT', `--audit-log ${log}: cannot open: ${why}`);
+  }
+}
+
+export class AuditTrail {
+  readonly run: string;
+  private pid: number | null = null;
+  private seq = 0;
+  private logger: PinoLike | undefined;
+  private writeFailed = false;
+
+  constructor(private readonly dest: AuditDestination, run: string) {
+    this.run = run;
+  }
+
+  get structured(): boolean {
+    return this.dest.kind !== 'none';
+  }
+
+  setPid(pid: number | null): void {
+    this.pid = pid;
+  }
+
+  /** Loads pino; call once the target is running. */
+  async open(): Promise<void> {
+    if (this.dest.kind === 'none' || this.logger) return;
+    const { pino } = await import('pino');
+    const fd = this.dest.kind === 'stderr' ? 2 : this.dest.fd;
+    const stream = pino.destination({ fd, sync: true });
+    stream.on('error', (e: Error) => this.failed(e));
+    this.logger = pino({ base: null }, stream) as unknown as PinoLike;
+  }
+
+  write(level: AuditLevel, event: AuditEvent, fields: AuditRecord, human?: string): void {
+    if (human !== undefined && this.dest.kind !== 'stderr') {
+      writeLine(`worm-run: ${human}`);
+    }
+    if (!this.logger) return;
+    this.seq += 1;
+    try {
+      this.logger[level]({ run: this.run, pid: this.pid, seq: this.seq, event, ...fields }, event);
+    } catch (e) {
+      this.failed(e as Error);
+    }
+  }
+
+  private failed(e: Error): void {
+    if (this.writeFailed) return;
+    this.writeFailed = true;
+    writeLine(`worm-run: cannot write the audit log: ${e.message}`);
+  }
+}
+
+/** A line on stderr that survives a closed or full pipe. */
+export function writeLine(line: string): void {
+  try {
+    writeSync(2, line.endsWith('\n') ? line : `${line}\n`);
+  } catch {
+    // stderr is gone; nothing better to do
+  }
+}

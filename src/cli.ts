@@ -1,0 +1,135 @@
+/**
+ * The command line: a thin layer over `execute`. It parses options into a policy, refuses to
+ * run on a system that cannot enforce it, forwards signals to the target and leaves with the
+ * target's status (128+N after re-raising a signal the target died of).
+ */
+import { Command, CommanderError } from 'commander';
+import { writeLine } from './audit.js';
+import { EXIT_WORM_FAILED, WormError } from './errors.js';
+import { native } from './native.js';
+import { checkPolicy, policyFromOptions, type CliOptions } from './options.js';
+import { type Policy } from './policy.js';
+import { execute, policyRecord } from './run.js';
+import { VERSION } from './version.js';
+
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+function program(): Command {
+  return new Command('worm-run')
+    .usage('[options] [--] <command> [args...]\n       worm-run [options] <script.js> [args...]')
+    .description('Run a program with no network access, within CPU and memory budgets, leaving an audit trail it cannot forge.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show this help')
+    .argument('[command...]', 'the program (a Node script or any executable) and its arguments')
+    .option('--cpu <duration>', 'CPU time per process (30, 30s, 2m); SIGXCPU, then SIGKILL')
+    .option('--memory <size>', 'heap and private writable memory per process (512M, 2G)')
+    .option('--address-space <size>', 'raw virtual address space per process (RLIMIT_AS)')
+    .option('--timeout <duration>', 'wall-clock limit for the run; exit 124 when it is reached')
+    .option('--kill-after <duration>', 'grace between SIGTERM and SIGKILL at the timeout (default 2s)')
+    .option('--max-procs <n>', "processes of the target's user (needs --user when run as root)")
+    .option('--max-files <n>', 'open files per process')
+    .option('--max-file-size <size>', 'largest file the target may write')
+    .option('--core', 'allow core dumps (off by default)')
+    .option('--user <name|uid>', 'run the target as this user (worm-run must be root)')
+    .option('--group <name|gid>', "with --user: this group instead of the user's own")
+    .option('--allow-unix', 'allow AF_UNIX sockets (every other family stays refused)')
+    .option('--audit-log <path>', "append JSON audit records to a file (0600), '-' for stderr, /dev/fd/N for a descriptor")
+    .option('--print-policy', 'print the effective policy and the kernel filter as JSON, then exit')
+    .passThroughOptions()
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => process.stderr.write(s),
+      outputError: () => {},
+    });
+}
+
+function fail(e: unknown): number {
+  if (e instanceof WormError) {
+    writeLine(`worm-run: ${e.message}`);
+    return e.exitCode;
+  }
+  if (e instanceof CommanderError) {
+    writeLine(`worm-run: ${e.message.replace(/^error: /, '')} (see worm-run --help)`);
+    return EXIT_WORM_FAILED;
+  }
+  // A bug in worm-run, not a user mistake: keep the stack.
+  writeLine(`worm-run: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  return EXIT_WORM_FAILED;
+}
+
+function printPolicy(policy: Policy): void {
+  const doc = { policy: policyRecord(policy), filter: native.describeFilter(policy.network.allowUnix) };
+  process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+}
+
+function checkPlatform(): void {
+  const err = native.seccompSupport();
+  if (err !== 0) {
+    throw new WormError('ERR_WORM_PLATFORM',
+      `this kernel cannot install seccomp filters (errno ${err}); worm-run refuses to run anything unprotected`);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const cmd = program();
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version')) return 0;
+    return fail(e);
+  }
+  const opts = cmd.opts<CliOptions>();
+  const command = cmd.args;
+  let policy: Policy;
+  try {
+    policy = policyFromOptions(opts);
+    checkPolicy(policy);
+    checkPlatform();
+  } catch (e) {
+    return fail(e);
+  }
+  if (opts.printPolicy) {
+    printPolicy(policy);
+    return 0;
+  }
+  if (command.length === 0) {
+    return fail(new WormError('ERR_WORM_USAGE', 'no command given; usage: worm-run [options] [--] <command> [args...]'));
+  }
+
+  // Signals are caught before the target starts, so none is lost in between.
+  let send: ((sig: NodeJS.Signals) => void) | undefined;
+  const pending: NodeJS.Signals[] = [];
+  let sharedGroup = false;
+  for (const sig of FORWARDED) {
+    process.on(sig, () => {
+      // A terminal already delivers ^C and ^\ to the target when it shares our group.
+      if (sharedGroup && (sig === 'SIGINT' || sig === 'SIGQUIT')) return;
+      if (send) send(sig);
+      else pending.push(sig);
+    });
+  }
+  try {
+    const result = await execute(command, policy, {
+      cwd: process.cwd(),
+      env: process.env,
+      stdio: [0, 1, 2],
+      hardenSupervisor: true,
+      onStarted: (_pid, signal) => {
+        sharedGroup = native.isForegroundTty(0);
+        send = signal;
+        for (const sig of pending.splice(0)) signal(sig);
+      },
+    });
+    if (result.error) return fail(result.error);
+    if (result.signal !== null && result.limit?.limit !== 'timeout') {
+      for (const sig of FORWARDED) process.removeAllListeners(sig);
+      native.reraise(result.status - 128);
+    }
+    return result.status;
+  } catch (e) {
+    return fail(e);
+  }
+}
+
+process.exit(await main(process.argv.slice(2)));

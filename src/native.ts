@@ -1,0 +1,146 @@
+/**
+ * The only module that touches the addon: loads it (a prebuild or the local build, through
+ * node-gyp-build) and gives every function a type. Everything it exposes validates in JS
+ * first; the addon checks again and reports failures as errors naming the call and errno.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { WormError } from './errors.js';
+
+export interface RlimitSpec {
+  resource: number;
+  soft: number | null;
+  hard: number | null;
+}
+
+export interface SpawnSpec {
+  file: string;
+  argv: string[];
+  env: string[];
+  cwd?: string;
+  /** Child descriptor i is a copy of parent descriptor fds[i]; at least 0, 1 and 2. */
+  fds: number[];
+  limits: RlimitSpec[];
+  uid?: number;
+  gid?: number;
+  groups?: number[];
+  newProcessGroup: boolean;
+  allowUnix: boolean;
+  landlock: boolean;
+  shFallback: boolean;
+}
+
+export interface SpawnResult {
+  pid: number;
+  landlock: string;
+  landlockAbi: number;
+}
+
+export interface Rusage {
+  userMs: number;
+  systemMs: number;
+  maxRssKb: number;
+  minorFaults: number;
+  majorFaults: number;
+  voluntarySwitches: number;
+  involuntarySwitches: number;
+}
+
+export interface WaitResult {
+  pid: number;
+  exitCode: number | null;
+  signal: number | null;
+  coreDumped: boolean;
+  rusage: Rusage;
+}
+
+export interface FilterRule {
+  syscall: string;
+  nr: number;
+  errno: 'EPERM' | 'ENOSYS';
+  when: string;
+  argsInspected: boolean;
+  why: string;
+}
+
+export interface FilterDescription {
+  arch: string;
+  otherAbis: string;
+  instructions: number;
+  rules: FilterRule[];
+}
+
+export interface KernelProbe {
+  seccomp: boolean;
+  seccompErrno: number;
+  tsync: boolean;
+  userNotif: boolean;
+  landlockAbi: number;
+  ioUring: 'present' | 'absent' | 'disabled';
+}
+
+interface Addon {
+  spawn(spec: SpawnSpec): SpawnResult;
+  waitChild(pid: number, cb: (err: Error | null, result: WaitResult | null) => void): void;
+  describeFilter(opts: { allowUnix: boolean }): FilterDescription;
+  hardenSelf(opts: { allowUnix: boolean }): void;
+  setSubreaper(): void;
+  isForegroundTty(fd: number): boolean;
+  reraise(signal: number): void;
+  setRlimits(limits: RlimitSpec[]): void;
+  getRlimit(resource: number): { soft: number | null; hard: number | null };
+  seccompSupport(): number;
+  probeKernel(): KernelProbe;
+  rlimits: Record<string, number>;
+}
+
+let addon: Addon | undefined;
+let addonPath = '';
+
+function load(): Addon {
+  if (addon) return addon;
+  if (process.platform !== 'linux') {
+    throw new WormError('ERR_WORM_PLATFORM',
+      `worm-run runs on Linux only (this is ${process.platform}); it refuses to run a target unprotected`);
+  }
+  const require = createRequire(import.meta.url);
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  try {
+    const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+    addonPath = gypBuild.resolve(root);
+    addon = require(addonPath) as Addon;
+  } catch (e) {
+    throw new WormError('ERR_WORM_ADDON',
+      `cannot load the native addon (${(e as Error).message.split('\n')[0]}); ` +
+      'reinstall worm-run so that it builds (npm rebuild worm-run)', 125, { cause: e });
+  }
+  return addon;
+}
+
+/** Where the addon was loaded from, and whether it is a prebuild. */
+export function addonOrigin(): { path: string; prebuild: boolean } {
+  load();
+  return { path: addonPath, prebuild: addonPath.includes('/prebuilds/') };
+}
+
+export const native = {
+  spawn: (spec: SpawnSpec): SpawnResult => load().spawn(spec),
+  waitChild: (pid: number): Promise<WaitResult> =>
+    new Promise((resolve, reject) => {
+      load().waitChild(pid, (err, result) => (err ? reject(err) : resolve(result!)));
+    }),
+  describeFilter: (allowUnix: boolean): FilterDescription => load().describeFilter({ allowUnix }),
+  hardenSelf: (allowUnix: boolean): void => load().hardenSelf({ allowUnix }),
+  setSubreaper: (): void => load().setSubreaper(),
+  isForegroundTty: (fd: number): boolean => load().isForegroundTty(fd),
+  reraise: (signal: number): void => load().reraise(signal),
+  setRlimits: (limits: RlimitSpec[]): void => load().setRlimits(limits),
+  getRlimit: (resource: number) => load().getRlimit(resource),
+  seccompSupport: (): number => load().seccompSupport(),
+  probeKernel: (): KernelProbe => load().probeKernel(),
+  rlimit: (name: string): number => {
+    const n = load().rlimits[name];
+    if (n === undefined) throw new Error(`unknown resource ${name}`);
+    return n;
+  },
+};

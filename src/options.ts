@@ -1,0 +1,65 @@
+/**
+ * From command-line options to a Policy. Values are validated here with messages that name the
+ * option (`--memory: "12Q" is not a size; ...`), before anything is started.
+ */
+import { usageError } from './errors.js';
+import { resolveIdentity } from './identity.js';
+import { defaultPolicy, type Policy } from './policy.js';
+import { UnitError, parseCount, parseDuration, parseSize } from './units.js';
+
+export interface CliOptions {
+  cpu?: string;
+  memory?: string;
+  addressSpace?: string;
+  timeout?: string;
+  killAfter?: string;
+  maxProcs?: string;
+  maxFiles?: string;
+  maxFileSize?: string;
+  core?: boolean;
+  user?: string;
+  group?: string;
+  allowUnix?: boolean;
+  auditLog?: string;
+  printPolicy?: boolean;
+}
+
+function value<T>(option: string, raw: string | undefined, parse: (s: string) => T): T | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return parse(raw);
+  } catch (e) {
+    if (e instanceof UnitError) throw usageError(`${option}: ${e.message}`);
+    throw e;
+  }
+}
+
+export function policyFromOptions(o: CliOptions, base: Policy = defaultPolicy()): Policy {
+  const p = structuredClone(base);
+  const set = <K extends keyof Policy['limits']>(key: K, v: Policy['limits'][K] | undefined) => {
+    if (v !== undefined) p.limits[key] = v;
+  };
+  set('cpuMs', value('--cpu', o.cpu, parseDuration));
+  set('memoryBytes', value('--memory', o.memory, parseSize));
+  set('addressSpaceBytes', value('--address-space', o.addressSpace, parseSize));
+  set('timeoutMs', value('--timeout', o.timeout, parseDuration));
+  set('killAfterMs', value('--kill-after', o.killAfter, parseDuration));
+  set('maxProcs', value('--max-procs', o.maxProcs, parseCount));
+  set('maxFiles', value('--max-files', o.maxFiles, parseCount));
+  set('maxFileSizeBytes', value('--max-file-size', o.maxFileSize, parseSize));
+  if (o.core) p.limits.core = true;
+  if (o.allowUnix) p.network.allowUnix = true;
+  if (o.auditLog !== undefined) p.audit.log = o.auditLog;
+  if (o.group !== undefined && o.user === undefined) throw usageError('--group needs --user');
+  if (o.user !== undefined) p.identity = resolveIdentity(o.user, o.group);
+  return p;
+}
+
+/** Refusals that depend on more than one setting. */
+export function checkPolicy(p: Policy): void {
+  const root = process.getuid?.() === 0;
+  if (p.limits.maxProcs !== undefined && root && (p.identity === undefined || p.identity.uid === 0)) {
+    throw usageError('--max-procs does not hold for root (the kernel does not enforce RLIMIT_NPROC for it); ' +
+      'add --user <name> to run the target as an unprivileged user');
+  }
+}

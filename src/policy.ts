@@ -1,0 +1,134 @@
+/**
+ * The policy: every setting a run is made under, whether it came from flags, a policy file or
+ * the library API. `describePolicy` is what `--print-policy` prints and what the `start` record
+ * carries, so a reader of the audit trail sees exactly what was enforced.
+ */
+import { formatDuration, formatSize } from './units.js';
+
+export type Mode = 'supervised' | 'in-process';
+
+export interface Limits {
+  /** CPU seconds per process (RLIMIT_CPU), in ms; rounded up to whole seconds. */
+  cpuMs?: number;
+  /** Heap and private writable memory per process (RLIMIT_DATA), bytes. */
+  memoryBytes?: number;
+  /** Raw virtual address space per process (RLIMIT_AS), bytes. */
+  addressSpaceBytes?: number;
+  /** Wall clock for the whole run, ms. */
+  timeoutMs?: number;
+  /** Grace between SIGTERM and SIGKILL once the wall clock runs out, ms. */
+  killAfterMs: number;
+  /** Processes of the target's user (RLIMIT_NPROC). */
+  maxProcs?: number;
+  /** Open descriptors per process (RLIMIT_NOFILE). */
+  maxFiles?: number;
+  /** Largest file the target may write (RLIMIT_FSIZE), bytes. */
+  maxFileSizeBytes?: number;
+  /** Core dumps allowed (off by default). */
+  core: boolean;
+}
+
+export interface Identity {
+  uid: number;
+  gid: number;
+  /** As given: a name or a number. */
+  user: string;
+  group?: string;
+}
+
+export interface Policy {
+  network: { allowUnix: boolean };
+  limits: Limits;
+  identity?: Identity;
+  guard: {
+    denyImports: boolean;
+    denyCommands: string[];
+    allowCommands: string[];
+  };
+  /** Options for Node itself, for Node targets (`--node-option`). */
+  nodeOptions: string[];
+  audit: {
+    /** A file path, '-' for stderr, or undefined for refusals-only human lines on stderr. */
+    log?: string;
+  };
+  mode: Mode;
+}
+
+export const DEFAULT_KILL_AFTER_MS = 2000;
+
+export function defaultPolicy(): Policy {
+  return {
+    network: { allowUnix: false },
+    limits: { killAfterMs: DEFAULT_KILL_AFTER_MS, core: false },
+    guard: { denyImports: false, denyCommands: [], allowCommands: [] },
+    nodeOptions: [],
+    audit: {},
+    mode: 'supervised',
+  };
+}
+
+export interface LimitDescription {
+  limit: string;
+  value: string;
+  counts: string;
+  mechanism: string;
+}
+
+/** Each active limit, what it counts and what enforces it (the README table has the same rows). */
+export function describeLimits(l: Limits): LimitDescription[] {
+  const out: LimitDescription[] = [];
+  if (l.cpuMs !== undefined) {
+    out.push({
+      limit: 'cpu', value: formatDuration(Math.ceil(l.cpuMs / 1000) * 1000),
+      counts: 'user+system CPU time of each process the target runs',
+      mechanism: 'RLIMIT_CPU: SIGXCPU at the budget, SIGKILL one second later',
+    });
+  }
+  if (l.memoryBytes !== undefined) {
+    out.push({
+      limit: 'memory', value: formatSize(l.memoryBytes),
+      counts: 'heap and private writable mappings of each process (what it allocated), not shared or file-backed mappings',
+      mechanism: 'RLIMIT_DATA (allocations beyond it fail with ENOMEM); Node targets also get a V8 heap cap to fit',
+    });
+  }
+  if (l.addressSpaceBytes !== undefined) {
+    out.push({
+      limit: 'address-space', value: formatSize(l.addressSpaceBytes),
+      counts: 'all virtual address space of each process, reserved or not',
+      mechanism: 'RLIMIT_AS',
+    });
+  }
+  if (l.timeoutMs !== undefined) {
+    out.push({
+      limit: 'timeout', value: formatDuration(l.timeoutMs),
+      counts: 'wall-clock time of the run',
+      mechanism: `supervisor timer: SIGTERM to every process of the run, SIGKILL ${formatDuration(l.killAfterMs)} later`,
+    });
+  }
+  if (l.maxProcs !== undefined) {
+    out.push({
+      limit: 'max-procs', value: String(l.maxProcs),
+      counts: "processes and threads of the target's user (all of them, not only this run's)",
+      mechanism: 'RLIMIT_NPROC (fork/clone fail with EAGAIN)',
+    });
+  }
+  if (l.maxFiles !== undefined) {
+    out.push({
+      limit: 'max-files', value: String(l.maxFiles),
+      counts: 'open descriptors of each process',
+      mechanism: 'RLIMIT_NOFILE (open fails with EMFILE)',
+    });
+  }
+  if (l.maxFileSizeBytes !== undefined) {
+    out.push({
+      limit: 'max-file-size', value: formatSize(l.maxFileSizeBytes),
+      counts: 'size of any file the target writes or extends',
+      mechanism: 'RLIMIT_FSIZE (SIGXFSZ, then EFBIG)',
+    });
+  }
+  out.push({
+    limit: 'core', value: l.core ? 'allowed' : 'off',
+    counts: 'core dump size', mechanism: 'RLIMIT_CORE',
+  });
+  return out;
+}

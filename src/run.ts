@@ -1,0 +1,257 @@
+/**
+ * One run, from command to result: resolve the target, open the audit trail, start the target
+ * hardened, wait for it off the JS thread, keep the wall clock, work out the verdict, clean up
+ * the process tree and write the `exit` record. The CLI and the library API both call
+ * `execute`; only the CLI asks for `hardenSupervisor` (the library must never filter the
+ * process it lives in).
+ */
+import { randomUUID } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { AuditTrail, openAuditDestination, type AuditDestination } from './audit.js';
+import {
+  EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_WORM_FAILED, WormError, isSyscallError,
+} from './errors.js';
+import { rlimitsFor } from './limits.js';
+import { native, type Rusage, type SpawnSpec, type WaitResult } from './native.js';
+import { describeLimits, type Policy } from './policy.js';
+import { resolveTarget, type Target } from './target.js';
+import { descendants, signalPids } from './tree.js';
+import { verdict, type LimitHit } from './verdict.js';
+import { VERSION } from './version.js';
+
+/** The exit status when the wall-clock timeout stopped the target, as timeout(1). */
+export const EXIT_TIMEOUT = 124;
+
+export interface RunResult {
+  runId: string;
+  /** The target's pid, or null when it never started. */
+  pid: number | null;
+  /** The target's own exit code when it exited. */
+  exitCode: number | null;
+  /** The signal that killed the target. */
+  signal: NodeJS.Signals | null;
+  /** What a shell sees: the exit code, 128+N for a signal, 124 for the wall clock, 125/126/127. */
+  status: number;
+  /** The limit that stopped the target, if one did. */
+  limit: LimitHit | null;
+  wallMs: number;
+  rusage: Rusage | null;
+  /** Refusals reported from inside the sandbox (Node targets), as recorded. */
+  blocked: number;
+  warnings: number;
+  /** Set when the target never ran: why. */
+  error: WormError | null;
+}
+
+export interface ExecuteContext {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** Parent descriptors for the target's 0, 1, 2. */
+  stdio: [number, number, number];
+  /** CLI only: filter worm-run itself once the target runs, and adopt orphans. */
+  hardenSupervisor: boolean;
+  /** Called once the target runs, with a function that sends it a signal. */
+  onStarted?: (pid: number, signal: (sig: NodeJS.Signals) => void) => void;
+}
+
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
+  Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
+);
+
+function targetSpec(target: Target, policy: Policy): { file: string; argv: string[] } {
+  if (target.kind === 'node') {
+    return { file: process.execPath, argv: [process.execPath, ...policy.nodeOptions, target.path, ...target.args] };
+  }
+  return { file: target.path, argv: [target.command, ...target.args] };
+}
+
+function envArray(env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out.push(`${k}=${v}`);
+  return out;
+}
+
+/** A failure of the addon's spawn, as the exit status and message a user should see. */
+function spawnFailure(e: unknown, target: Target): WormError {
+  if (e instanceof WormError) return e;
+  if (isSyscallError(e) && e.code === 'ERR_WORM_EXEC') {
+    const why = e.message.replace(/^execve failed: /, '').replace(/ \(errno \d+\)$/, '');
+    return e.errno === 2
+      ? new WormError('ERR_WORM_NOT_FOUND', `${target.command}: ${why}`, EXIT_NOT_FOUND, { cause: e })
+      : new WormError('ERR_WORM_NOT_EXECUTABLE', `cannot execute ${target.command}: ${why}`, EXIT_CANNOT_EXECUTE, { cause: e });
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  return new WormError('ERR_WORM_SETUP', `cannot start ${target.command} under the policy: ${msg}`, EXIT_WORM_FAILED, { cause: e });
+}
+
+export async function execute(command: string[], policy: Policy, ctx: ExecuteContext): Promise<RunResult> {
+  const runId = randomUUID();
+  const t0 = performance.now();
+  const base: RunResult = {
+    runId, pid: null, exitCode: null, signal: null, status: EXIT_WORM_FAILED, limit: null,
+    wallMs: 0, rusage: null, blocked: 0, warnings: 0, error: null,
+  };
+
+  const dest: AuditDestination = openAuditDestination(policy.audit.log);
+  const audit = new AuditTrail(dest, runId);
+  const startRecord = (target: Target | null, extra: Record<string, unknown>) => ({
+    version: VERSION,
+    supervisorPid: process.pid,
+    mode: policy.mode,
+    target: target ? { kind: target.kind, path: target.path } : null,
+    argv: command,
+    cwd: ctx.cwd,
+    policy: policyRecord(policy),
+    ...extra,
+  });
+  const fail = async (error: WormError, target: Target | null): Promise<RunResult> => {
+    if (audit.structured) {
+      await audit.open();
+      audit.write('info', 'start', startRecord(target, { protections: null }));
+      audit.write('error', 'exit', { status: error.exitCode, error: error.message, code: error.code, wallMs: 0 });
+    }
+    return { ...base, status: error.exitCode, error };
+  };
+
+  let target: Target;
+  try {
+    target = resolveTarget(command, ctx.cwd, ctx.env.PATH);
+  } catch (e) {
+    if (e instanceof WormError) return fail(e, null);
+    throw e;
+  }
+
+  const { file, argv } = targetSpec(target, policy);
+  const newProcessGroup = !(ctx.hardenSupervisor && native.isForegroundTty(0));
+  const spec: SpawnSpec = {
+    file, argv, env: envArray(ctx.env), cwd: ctx.cwd,
+    fds: [...ctx.stdio],
+    limits: rlimitsFor(policy.limits),
+    newProcessGroup,
+    allowUnix: policy.network.allowUnix,
+    landlock: true,
+    shFallback: target.kind === 'binary',
+    ...(policy.identity ? { uid: policy.identity.uid, gid: policy.identity.gid, groups: [] } : {}),
+  };
+
+  if (ctx.hardenSupervisor) native.setSubreaper();
+  let started;
+  try {
+    started = native.spawn(spec);
+  } catch (e) {
+    return fail(spawnFailure(e, target), target);
+  }
+  const pid = started.pid;
+  audit.setPid(pid);
+  const waiting = native.waitChild(pid);
+  const signalTarget = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+
+  let supervisorFiltered = false;
+  if (ctx.hardenSupervisor) {
+    try {
+      native.hardenSelf(false);
+      supervisorFiltered = true;
+    } catch (e) {
+      signalTarget('SIGKILL');
+      await waiting;
+      return fail(new WormError('ERR_WORM_SETUP', `cannot filter the supervisor: ${(e as Error).message}`), target);
+    }
+  }
+  ctx.onStarted?.(pid, signalTarget);
+
+  // The whole run: the target, its process group and (CLI) every orphan re-parented to us.
+  const tree = (): number[] => {
+    const pids = ctx.hardenSupervisor ? descendants(process.pid) : [pid, ...descendants(pid)];
+    return pids.filter((p) => p !== process.pid);
+  };
+  const signalRun = (sig: NodeJS.Signals) => {
+    if (newProcessGroup) {
+      try {
+        process.kill(-pid, sig);
+      } catch {
+        // group gone
+      }
+    }
+    signalPids(tree(), sig);
+  };
+
+  let timedOut = false;
+  const timers: NodeJS.Timeout[] = [];
+  const { timeoutMs, killAfterMs } = policy.limits;
+  if (timeoutMs !== undefined) {
+    timers.push(setTimeout(() => {
+      timedOut = true;
+      signalRun('SIGTERM');
+      timers.push(setTimeout(() => signalRun('SIGKILL'), killAfterMs));
+    }, timeoutMs));
+  }
+
+  await audit.open();
+  audit.write('info', 'start', startRecord(target, {
+    protections: {
+      seccomp: 'network filter installed in the target (EPERM)',
+      noNewPrivs: true,
+      landlock: started.landlock,
+      supervisorFiltered,
+      identity: policy.identity ? { uid: policy.identity.uid, gid: policy.identity.gid } : 'unchanged',
+    },
+  }));
+
+  let wait: WaitResult;
+  try {
+    wait = await waiting;
+  } finally {
+    for (const t of timers) clearTimeout(t);
+  }
+  // Nothing the target started outlives the run.
+  for (let round = 0; round < 3; round++) {
+    const left = tree();
+    if (left.length === 0 && !newProcessGroup) break;
+    signalRun('SIGKILL');
+    if (left.length === 0) break;
+  }
+
+  const wallMs = Math.round(performance.now() - t0);
+  const limit = verdict({ wait, limits: policy.limits, timedOut, nodeTarget: target.kind === 'node' });
+  const signal = wait.signal === null ? null : (SIGNAL_NAMES.get(wait.signal) ?? null);
+  const status = limit?.limit === 'timeout' ? EXIT_TIMEOUT
+    : wait.signal !== null ? 128 + wait.signal : (wait.exitCode ?? EXIT_WORM_FAILED);
+  if (limit) {
+    audit.write('warn', 'limit', { ...limit }, `stopped ${target.command}: ${limit.reason}`);
+  }
+  const result: RunResult = {
+    ...base, pid, exitCode: wait.exitCode, signal, status, limit, wallMs, rusage: wait.rusage,
+  };
+  audit.write('info', 'exit', {
+    code: wait.exitCode, signal, status, wallMs,
+    userMs: Math.round(wait.rusage.userMs), systemMs: Math.round(wait.rusage.systemMs),
+    maxRssKb: wait.rusage.maxRssKb, limit: limit?.limit ?? null,
+    blocked: result.blocked, warnings: result.warnings,
+  });
+  return result;
+}
+
+/** The policy as the audit trail and --print-policy show it. */
+export function policyRecord(policy: Policy): Record<string, unknown> {
+  return {
+    mode: policy.mode,
+    network: {
+      allowUnix: policy.network.allowUnix,
+      refused: policy.network.allowUnix
+        ? 'every socket family but AF_UNIX; TCP bind/connect also refused by Landlock'
+        : 'every socket, connect, bind, listen, accept, addressed sendto/recvfrom, sendmmsg, recvmmsg',
+    },
+    limits: describeLimits(policy.limits),
+    identity: policy.identity ? { user: policy.identity.user, uid: policy.identity.uid, gid: policy.identity.gid } : null,
+    guard: policy.guard,
+    nodeOptions: policy.nodeOptions,
+    audit: policy.audit.log ?? 'stderr (refusals, warnings and limits only)',
+  };
+}
