@@ -2,6 +2,7 @@
 // the library API never does (it must not filter the process it is loaded into).
 #include "self.h"
 
+#include <fcntl.h>
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -78,6 +79,17 @@ Napi::Value Reraise(const Napi::CallbackInfo& info) {
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   raise(sig);
   return env.Undefined();
+}
+
+// pipe() -> [readFd, writeFd], both close-on-exec (Node has no pipe(2)). The guard channel.
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return ThrowErrno(env, "pipe2", errno);
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, Napi::Number::New(env, fds[0]));
+  a.Set(1u, Napi::Number::New(env, fds[1]));
+  return a;
 }
 
 }  // namespace worm

@@ -6,4 +6,5 @@ Napi::Value HardenSelf(const Napi::CallbackInfo& info);
 Napi::Value SetSubreaper(const Napi::CallbackInfo& info);
 Napi::Value IsForegroundTty(const Napi::CallbackInfo& info);
 Napi::Value Reraise(const Napi::CallbackInfo& info);
+Napi::Value Pipe(const Napi::CallbackInfo& info);
 }  // namespace worm

@@ -34,6 +34,10 @@ function program(): Command {
     .option('--group <name|gid>', "with --user: this group instead of the user's own")
     .option('--allow-unix', 'allow AF_UNIX sockets (every other family stays refused)')
     .option('--audit-log <path>', "append JSON audit records to a file (0600), '-' for stderr, /dev/fd/N for a descriptor")
+    .option('--deny-imports', 'Node targets: refuse network modules at require/import, not only at use')
+    .option('--deny-command <name>', 'Node targets: also refuse this command in child_process (repeatable)', collect, [])
+    .option('--allow-command <name>', 'Node targets: lift a built-in command refusal (repeatable)', collect, [])
+    .option('--node-option <option>', "Node targets: pass an option to Node itself, e.g. --node-option=--enable-source-maps (repeatable)", collect, [])
     .option('--print-policy', 'print the effective policy and the kernel filter as JSON, then exit')
     .passThroughOptions()
     .exitOverride()
@@ -42,6 +46,10 @@ function program(): Command {
       writeErr: (s) => process.stderr.write(s),
       outputError: () => {},
     });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 function fail(e: unknown): number {

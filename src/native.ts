@@ -88,6 +88,7 @@ interface Addon {
   isForegroundTty(fd: number): boolean;
   reraise(signal: number): void;
   setRlimits(limits: RlimitSpec[]): void;
+  pipe(): [number, number];
   getRlimit(resource: number): { soft: number | null; hard: number | null };
   seccompSupport(): number;
   probeKernel(): KernelProbe;
@@ -135,6 +136,7 @@ export const native = {
   isForegroundTty: (fd: number): boolean => load().isForegroundTty(fd),
   reraise: (signal: number): void => load().reraise(signal),
   setRlimits: (limits: RlimitSpec[]): void => load().setRlimits(limits),
+  pipe: (): [number, number] => load().pipe(),
   getRlimit: (resource: number) => load().getRlimit(resource),
   seccompSupport: (): number => load().seccompSupport(),
   probeKernel: (): KernelProbe => load().probeKernel(),

@@ -22,6 +22,10 @@ export interface CliOptions {
   allowUnix?: boolean;
   auditLog?: string;
   printPolicy?: boolean;
+  denyImports?: boolean;
+  denyCommand?: string[];
+  allowCommand?: string[];
+  nodeOption?: string[];
 }
 
 function value<T>(option: string, raw: string | undefined, parse: (s: string) => T): T | undefined {
@@ -50,9 +54,25 @@ export function policyFromOptions(o: CliOptions, base: Policy = defaultPolicy())
   if (o.core) p.limits.core = true;
   if (o.allowUnix) p.network.allowUnix = true;
   if (o.auditLog !== undefined) p.audit.log = o.auditLog;
+  if (o.denyImports) p.guard.denyImports = true;
+  for (const c of o.denyCommand ?? []) p.guard.denyCommands.push(commandName('--deny-command', c));
+  for (const c of o.allowCommand ?? []) p.guard.allowCommands.push(commandName('--allow-command', c));
+  for (const n of o.nodeOption ?? []) p.nodeOptions.push(nodeOption(n));
   if (o.group !== undefined && o.user === undefined) throw usageError('--group needs --user');
   if (o.user !== undefined) p.identity = resolveIdentity(o.user, o.group);
   return p;
+}
+
+function commandName(option: string, c: string): string {
+  if (!/^[A-Za-z0-9._+-]+$/.test(c)) {
+    throw usageError(`${option}: "${c}" is not a command name (a bare name such as curl, no path or spaces)`);
+  }
+  return c;
+}
+
+function nodeOption(n: string): string {
+  if (!n.startsWith('-')) throw usageError(`--node-option: "${n}" is not a Node option (it must start with -)`);
+  return n;
 }
 
 /** Refusals that depend on more than one setting. */

@@ -6,9 +6,13 @@
  * process it lives in).
  */
 import { randomUUID } from 'node:crypto';
+import { closeSync, fstatSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { AuditTrail, openAuditDestination, type AuditDestination } from './audit.js';
+import { readChannel, type Channel, type ChannelStats } from './channel.js';
+import { GUARD_ENV, type GuardConfig, type GuardRecord } from './guard/protocol.cjs';
 import {
   EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_WORM_FAILED, WormError, isSyscallError,
 } from './errors.js';
@@ -59,11 +63,54 @@ const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
   Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
 );
 
+/** The guard, preloaded into every Node process of the run through NODE_OPTIONS. */
+export const GUARD_PRELOAD = fileURLToPath(new URL('./guard/preload.cjs', import.meta.url));
+
+/** How much of the memory cap V8's old space may use: the rest is code, stacks and buffers. */
+const HEAP_SHARE = 0.75;
+
+/** Node's own options for a Node target: the user's, plus a V8 heap that fits the memory cap. */
+export function nodeOptionsFor(policy: Policy): string[] {
+  const opts = [...policy.nodeOptions];
+  const mem = policy.limits.memoryBytes;
+  if (mem !== undefined && !opts.some((o) => o.startsWith('--max-old-space-size'))) {
+    opts.push(`--max-old-space-size=${Math.max(16, Math.floor((mem * HEAP_SHARE) / 1048576))}`);
+  }
+  return opts;
+}
+
 function targetSpec(target: Target, policy: Policy): { file: string; argv: string[] } {
   if (target.kind === 'node') {
-    return { file: process.execPath, argv: [process.execPath, ...policy.nodeOptions, target.path, ...target.args] };
+    return { file: process.execPath, argv: [process.execPath, ...nodeOptionsFor(policy), target.path, ...target.args] };
   }
   return { file: target.path, argv: [target.command, ...target.args] };
+}
+
+function quoteNodeOption(s: string): string {
+  return /[\s"\\]/.test(s) ? `"${s.replace(/(["\\])/g, '\\$1')}"` : s;
+}
+
+/** The environment that makes every Node process of the run load the guard and find the channel. */
+function guardEnv(env: NodeJS.ProcessEnv, policy: Policy, fd: number | null, ino: number | null): NodeJS.ProcessEnv {
+  const config: GuardConfig = {
+    v: 1, fd, ino,
+    denyImports: policy.guard.denyImports,
+    denyCommands: policy.guard.denyCommands,
+    allowCommands: policy.guard.allowCommands,
+    allowUnix: policy.network.allowUnix,
+  };
+  const preload = `--require ${quoteNodeOption(GUARD_PRELOAD)}`;
+  return {
+    ...env,
+    [GUARD_ENV]: JSON.stringify(config),
+    NODE_OPTIONS: env.NODE_OPTIONS ? `${preload} ${env.NODE_OPTIONS}` : preload,
+  };
+}
+
+function humanGuardLine(r: GuardRecord): string {
+  const where = r.file ? ` (at ${r.file}${r.line ? `:${r.line}` : ''})` : '';
+  if (r.event === 'warning') return `warning: ${r.reason ?? r.op}${r.target ? `: ${r.target}` : ''}${where}`;
+  return `blocked ${r.op}${r.target ? ` ${r.target}` : ''}${where}`;
 }
 
 function envArray(env: NodeJS.ProcessEnv): string[] {
@@ -124,9 +171,18 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
 
   const { file, argv } = targetSpec(target, policy);
   const newProcessGroup = !(ctx.hardenSupervisor && native.isForegroundTty(0));
+  // Node targets (and every Node process they start) get the guard and a channel back to us.
+  let env = ctx.env;
+  const fds: number[] = [...ctx.stdio];
+  let pipe: [number, number] | null = null;
+  if (target.kind === 'node') {
+    pipe = native.pipe();
+    fds.push(pipe[1]);
+    env = guardEnv(env, policy, fds.length - 1, fstatSync(pipe[1]).ino);
+  }
   const spec: SpawnSpec = {
-    file, argv, env: envArray(ctx.env), cwd: ctx.cwd,
-    fds: [...ctx.stdio],
+    file, argv, env: envArray(env), cwd: ctx.cwd,
+    fds,
     limits: rlimitsFor(policy.limits),
     newProcessGroup,
     allowUnix: policy.network.allowUnix,
@@ -140,10 +196,29 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   try {
     started = native.spawn(spec);
   } catch (e) {
+    if (pipe) pipe.forEach((fd) => closeSync(fd));
     return fail(spawnFailure(e, target), target);
   }
   const pid = started.pid;
   audit.setPid(pid);
+
+  // Guard records may arrive before the start record is written: they wait for it.
+  let blocked = 0;
+  let warnings = 0;
+  let queue: GuardRecord[] | null = [];
+  const writeGuard = (r: GuardRecord) => {
+    audit.write('warn', r.event, { source: 'guard', layer: 'guard', ...r }, humanGuardLine(r));
+  };
+  let channel: Channel | null = null;
+  if (pipe) {
+    closeSync(pipe[1]);
+    channel = readChannel(pipe[0], (r) => {
+      if (r.event === 'blocked') blocked += 1;
+      else warnings += 1;
+      if (queue) queue.push(r);
+      else writeGuard(r);
+    });
+  }
   const waiting = native.waitChild(pid);
   const signalTarget = (sig: NodeJS.Signals) => {
     try {
@@ -197,12 +272,15 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   audit.write('info', 'start', startRecord(target, {
     protections: {
       seccomp: 'network filter installed in the target (EPERM)',
+      guard: target.kind === 'node' ? 'module guard preloaded (advisory: runs inside the target)' : 'none (not a Node target)',
       noNewPrivs: true,
       landlock: started.landlock,
       supervisorFiltered,
       identity: policy.identity ? { uid: policy.identity.uid, gid: policy.identity.gid } : 'unchanged',
     },
   }));
+  for (const r of queue) writeGuard(r);
+  queue = null;
 
   let wait: WaitResult;
   try {
@@ -218,6 +296,14 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     if (left.length === 0) break;
   }
 
+  let stats: ChannelStats | null = null;
+  if (channel) {
+    // Writers are gone once the tree is; a straggler outside it gets half a second.
+    const grace = setTimeout(() => channel.close(), 500);
+    stats = await channel.done;
+    clearTimeout(grace);
+  }
+
   const wallMs = Math.round(performance.now() - t0);
   const limit = verdict({ wait, limits: policy.limits, timedOut, nodeTarget: target.kind === 'node' });
   const signal = wait.signal === null ? null : (SIGNAL_NAMES.get(wait.signal) ?? null);
@@ -228,12 +314,14 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   }
   const result: RunResult = {
     ...base, pid, exitCode: wait.exitCode, signal, status, limit, wallMs, rusage: wait.rusage,
+    blocked, warnings,
   };
   audit.write('info', 'exit', {
     code: wait.exitCode, signal, status, wallMs,
     userMs: Math.round(wait.rusage.userMs), systemMs: Math.round(wait.rusage.systemMs),
     maxRssKb: wait.rusage.maxRssKb, limit: limit?.limit ?? null,
-    blocked: result.blocked, warnings: result.warnings,
+    blocked, warnings,
+    ...(stats && (stats.dropped || stats.garbage) ? { guardChannel: { dropped: stats.dropped, garbage: stats.garbage } } : {}),
   });
   return result;
 }
