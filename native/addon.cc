@@ -23,6 +23,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getRlimit", Napi::Function::New(env, GetRlimit, "getRlimit"));
   exports.Set("seccompSupport", Napi::Function::New(env, SeccompSupport, "seccompSupport"));
   exports.Set("probeKernel", Napi::Function::New(env, ProbeKernel, "probeKernel"));
+  exports.Set("probeSocket", Napi::Function::New(env, ProbeSocket, "probeSocket"));
+  exports.Set("probeIoUring", Napi::Function::New(env, ProbeIoUring, "probeIoUring"));
   exports.Set("rlimits", RlimitConstants(env));
   return exports;
 }

@@ -6,6 +6,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,6 +91,32 @@ Napi::Value ProbeKernel(const Napi::CallbackInfo& info) {
   o.Set("landlockAbi", Napi::Number::New(env, abi > 0 ? abi : 0));
   o.Set("ioUring", Napi::String::New(env, IoUring()));
   return o;
+}
+
+// probeSocket(family, type) -> 0 when the socket could be created (it is closed again), else
+// errno. The doctor's live self-test runs this inside a target to see the filter answer.
+Napi::Value ProbeSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) return ThrowType(env, "probeSocket(family, type)");
+  int fd = socket(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), 0);
+  if (fd >= 0) {
+    close(fd);
+    return Napi::Number::New(env, 0);
+  }
+  return Napi::Number::New(env, errno);
+}
+
+// probeIoUring() -> errno of io_uring_setup(1, params): ENOSYS under the filter.
+Napi::Value ProbeIoUring(const Napi::CallbackInfo& info) {
+  struct {
+    uint32_t w[30];
+  } params = {};
+  long fd = syscall(__NR_io_uring_setup, 1, &params);
+  if (fd >= 0) {
+    close(static_cast<int>(fd));
+    return Napi::Number::New(info.Env(), 0);
+  }
+  return Napi::Number::New(info.Env(), errno);
 }
 
 }  // namespace worm

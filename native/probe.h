@@ -4,4 +4,6 @@
 namespace worm {
 Napi::Value SeccompSupport(const Napi::CallbackInfo& info);
 Napi::Value ProbeKernel(const Napi::CallbackInfo& info);
+Napi::Value ProbeSocket(const Napi::CallbackInfo& info);
+Napi::Value ProbeIoUring(const Napi::CallbackInfo& info);
 }  // namespace worm

@@ -65,7 +65,8 @@ export class AuditTrail {
   private logger: PinoLike | undefined;
   private writeFailed = false;
 
-  constructor(private readonly dest: AuditDestination, run: string) {
+  /** human: print refusals, warnings and limits as one line on stderr (the CLI does; the API does not). */
+  constructor(private readonly dest: AuditDestination, run: string, private readonly human = true) {
     this.run = run;
   }
 
@@ -88,7 +89,7 @@ export class AuditTrail {
   }
 
   write(level: AuditLevel, event: AuditEvent, fields: AuditRecord, human?: string): void {
-    if (human !== undefined && this.dest.kind !== 'stderr') {
+    if (human !== undefined && this.human && this.dest.kind !== 'stderr') {
       writeLine(`worm-run: ${human}`);
     }
     if (!this.logger) return;

@@ -7,8 +7,9 @@ import { Command, CommanderError } from 'commander';
 import { writeLine } from './audit.js';
 import { EXIT_WORM_FAILED, WormError } from './errors.js';
 import { native } from './native.js';
+import { CONFIG_ENV, loadPolicyFile } from './config.js';
 import { checkPolicy, policyFromOptions, type CliOptions } from './options.js';
-import { type Policy } from './policy.js';
+import { defaultPolicy, type Policy } from './policy.js';
 import { execute, policyRecord } from './run.js';
 import { VERSION } from './version.js';
 
@@ -38,6 +39,7 @@ function program(): Command {
     .option('--deny-command <name>', 'Node targets: also refuse this command in child_process (repeatable)', collect, [])
     .option('--allow-command <name>', 'Node targets: lift a built-in command refusal (repeatable)', collect, [])
     .option('--node-option <option>', "Node targets: pass an option to Node itself, e.g. --node-option=--enable-source-maps (repeatable)", collect, [])
+    .option('--config <file>', `read the policy from a JSON file (or set ${CONFIG_ENV}); flags override it`)
     .option('--print-policy', 'print the effective policy and the kernel filter as JSON, then exit')
     .passThroughOptions()
     .exitOverride()
@@ -79,7 +81,32 @@ function checkPlatform(): void {
   }
 }
 
+async function doctorCommand(argv: string[]): Promise<number> {
+  const cmd = new Command('worm-run doctor')
+    .description('check what this machine provides and run a live self-test')
+    .option('--json', 'print the report as JSON')
+    .helpOption('-h, --help', 'show this help')
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError && e.code === 'commander.helpDisplayed') return 0;
+    return fail(e);
+  }
+  const { doctor, formatReport } = await import('./doctor.js');
+  try {
+    const report = await doctor();
+    process.stdout.write(cmd.opts().json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    return report.protected ? 0 : 1;
+  } catch (e) {
+    return fail(e);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
+  // `worm-run doctor` is the only subcommand; `worm-run -- doctor` or `./doctor` runs a program.
+  if (argv[0] === 'doctor') return doctorCommand(argv.slice(1));
   const cmd = program();
   try {
     cmd.parse(argv, { from: 'user' });
@@ -91,7 +118,9 @@ async function main(argv: string[]): Promise<number> {
   const command = cmd.args;
   let policy: Policy;
   try {
-    policy = policyFromOptions(opts);
+    const configPath = opts.config ?? process.env[CONFIG_ENV];
+    const base = configPath ? loadPolicyFile(configPath) : defaultPolicy();
+    policy = policyFromOptions(opts, base);
     checkPolicy(policy);
     checkPlatform();
   } catch (e) {
@@ -123,6 +152,7 @@ async function main(argv: string[]): Promise<number> {
       env: process.env,
       stdio: [0, 1, 2],
       hardenSupervisor: true,
+      humanLines: true,
       onStarted: (_pid, signal) => {
         sharedGroup = native.isForegroundTty(0);
         send = signal;

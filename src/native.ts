@@ -92,6 +92,8 @@ interface Addon {
   getRlimit(resource: number): { soft: number | null; hard: number | null };
   seccompSupport(): number;
   probeKernel(): KernelProbe;
+  probeSocket(family: number, type: number): number;
+  probeIoUring(): number;
   rlimits: Record<string, number>;
 }
 
@@ -140,6 +142,8 @@ export const native = {
   getRlimit: (resource: number) => load().getRlimit(resource),
   seccompSupport: (): number => load().seccompSupport(),
   probeKernel: (): KernelProbe => load().probeKernel(),
+  probeSocket: (family: number, type: number): number => load().probeSocket(family, type),
+  probeIoUring: (): number => load().probeIoUring(),
   rlimit: (name: string): number => {
     const n = load().rlimits[name];
     if (n === undefined) throw new Error(`unknown resource ${name}`);

@@ -22,6 +22,7 @@ export interface CliOptions {
   allowUnix?: boolean;
   auditLog?: string;
   printPolicy?: boolean;
+  config?: string;
   denyImports?: boolean;
   denyCommand?: string[];
   allowCommand?: string[];

@@ -41,9 +41,11 @@ export interface RunResult {
   limit: LimitHit | null;
   wallMs: number;
   rusage: Rusage | null;
-  /** Refusals reported from inside the sandbox (Node targets), as recorded. */
+  /** Refusals reported from inside the sandbox (the Node guard). */
   blocked: number;
   warnings: number;
+  /** The guard's records, as written to the audit trail (at most MAX_GUARD_RECORDS). */
+  records: GuardRecord[];
   /** Set when the target never ran: why. */
   error: WormError | null;
 }
@@ -55,6 +57,8 @@ export interface ExecuteContext {
   stdio: [number, number, number];
   /** CLI only: filter worm-run itself once the target runs, and adopt orphans. */
   hardenSupervisor: boolean;
+  /** Print refusals, warnings and limits as human lines on stderr. */
+  humanLines: boolean;
   /** Called once the target runs, with a function that sends it a signal. */
   onStarted?: (pid: number, signal: (sig: NodeJS.Signals) => void) => void;
 }
@@ -69,19 +73,19 @@ export const GUARD_PRELOAD = fileURLToPath(new URL('./guard/preload.cjs', import
 /** How much of the memory cap V8's old space may use: the rest is code, stacks and buffers. */
 const HEAP_SHARE = 0.75;
 
-/** Node's own options for a Node target: the user's, plus a V8 heap that fits the memory cap. */
-export function nodeOptionsFor(policy: Policy): string[] {
-  const opts = [...policy.nodeOptions];
+/**
+ * Options for every Node process of the run, through NODE_OPTIONS: a V8 heap that fits the
+ * per-process memory cap, so running out is Node's clear heap-out-of-memory error.
+ */
+export function nodeEnvOptions(policy: Policy): string[] {
   const mem = policy.limits.memoryBytes;
-  if (mem !== undefined && !opts.some((o) => o.startsWith('--max-old-space-size'))) {
-    opts.push(`--max-old-space-size=${Math.max(16, Math.floor((mem * HEAP_SHARE) / 1048576))}`);
-  }
-  return opts;
+  if (mem === undefined || policy.nodeOptions.some((o) => o.startsWith('--max-old-space-size'))) return [];
+  return [`--max-old-space-size=${Math.max(16, Math.floor((mem * HEAP_SHARE) / 1048576))}`];
 }
 
 function targetSpec(target: Target, policy: Policy): { file: string; argv: string[] } {
   if (target.kind === 'node') {
-    return { file: process.execPath, argv: [process.execPath, ...nodeOptionsFor(policy), target.path, ...target.args] };
+    return { file: process.execPath, argv: [process.execPath, ...policy.nodeOptions, target.path, ...target.args] };
   }
   return { file: target.path, argv: [target.command, ...target.args] };
 }
@@ -99,11 +103,11 @@ function guardEnv(env: NodeJS.ProcessEnv, policy: Policy, fd: number | null, ino
     allowCommands: policy.guard.allowCommands,
     allowUnix: policy.network.allowUnix,
   };
-  const preload = `--require ${quoteNodeOption(GUARD_PRELOAD)}`;
+  const ours = [`--require ${quoteNodeOption(GUARD_PRELOAD)}`, ...nodeEnvOptions(policy)].join(' ');
   return {
     ...env,
     [GUARD_ENV]: JSON.stringify(config),
-    NODE_OPTIONS: env.NODE_OPTIONS ? `${preload} ${env.NODE_OPTIONS}` : preload,
+    NODE_OPTIONS: env.NODE_OPTIONS ? `${ours} ${env.NODE_OPTIONS}` : ours,
   };
 }
 
@@ -137,11 +141,11 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   const t0 = performance.now();
   const base: RunResult = {
     runId, pid: null, exitCode: null, signal: null, status: EXIT_WORM_FAILED, limit: null,
-    wallMs: 0, rusage: null, blocked: 0, warnings: 0, error: null,
+    wallMs: 0, rusage: null, blocked: 0, warnings: 0, records: [], error: null,
   };
 
   const dest: AuditDestination = openAuditDestination(policy.audit.log);
-  const audit = new AuditTrail(dest, runId);
+  const audit = new AuditTrail(dest, runId, ctx.humanLines);
   const startRecord = (target: Target | null, extra: Record<string, unknown>) => ({
     version: VERSION,
     supervisorPid: process.pid,
@@ -171,15 +175,11 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
 
   const { file, argv } = targetSpec(target, policy);
   const newProcessGroup = !(ctx.hardenSupervisor && native.isForegroundTty(0));
-  // Node targets (and every Node process they start) get the guard and a channel back to us.
-  let env = ctx.env;
-  const fds: number[] = [...ctx.stdio];
-  let pipe: [number, number] | null = null;
-  if (target.kind === 'node') {
-    pipe = native.pipe();
-    fds.push(pipe[1]);
-    env = guardEnv(env, policy, fds.length - 1, fstatSync(pipe[1]).ino);
-  }
+  // Every Node process of the run (the script itself, or `node`, `npm`, `npx` started by a
+  // binary target) loads the guard from NODE_OPTIONS and reports through this pipe.
+  const pipe = native.pipe();
+  const fds = [...ctx.stdio, pipe[1]];
+  const env = guardEnv(ctx.env, policy, fds.length - 1, fstatSync(pipe[1]).ino);
   const spec: SpawnSpec = {
     file, argv, env: envArray(env), cwd: ctx.cwd,
     fds,
@@ -196,7 +196,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   try {
     started = native.spawn(spec);
   } catch (e) {
-    if (pipe) pipe.forEach((fd) => closeSync(fd));
+    pipe.forEach((fd) => closeSync(fd));
     return fail(spawnFailure(e, target), target);
   }
   const pid = started.pid;
@@ -205,20 +205,19 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   // Guard records may arrive before the start record is written: they wait for it.
   let blocked = 0;
   let warnings = 0;
+  const records: GuardRecord[] = [];
   let queue: GuardRecord[] | null = [];
   const writeGuard = (r: GuardRecord) => {
     audit.write('warn', r.event, { source: 'guard', layer: 'guard', ...r }, humanGuardLine(r));
   };
-  let channel: Channel | null = null;
-  if (pipe) {
-    closeSync(pipe[1]);
-    channel = readChannel(pipe[0], (r) => {
-      if (r.event === 'blocked') blocked += 1;
-      else warnings += 1;
-      if (queue) queue.push(r);
-      else writeGuard(r);
-    });
-  }
+  closeSync(pipe[1]);
+  const channel: Channel = readChannel(pipe[0], (r) => {
+    if (r.event === 'blocked') blocked += 1;
+    else warnings += 1;
+    records.push(r);
+    if (queue) queue.push(r);
+    else writeGuard(r);
+  });
   const waiting = native.waitChild(pid);
   const signalTarget = (sig: NodeJS.Signals) => {
     try {
@@ -272,7 +271,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   audit.write('info', 'start', startRecord(target, {
     protections: {
       seccomp: 'network filter installed in the target (EPERM)',
-      guard: target.kind === 'node' ? 'module guard preloaded (advisory: runs inside the target)' : 'none (not a Node target)',
+      guard: 'preloaded into every Node process of the run (advisory: runs inside the target)',
       noNewPrivs: true,
       landlock: started.landlock,
       supervisorFiltered,
@@ -296,13 +295,10 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     if (left.length === 0) break;
   }
 
-  let stats: ChannelStats | null = null;
-  if (channel) {
-    // Writers are gone once the tree is; a straggler outside it gets half a second.
-    const grace = setTimeout(() => channel.close(), 500);
-    stats = await channel.done;
-    clearTimeout(grace);
-  }
+  // Writers are gone once the tree is; a straggler outside it gets half a second.
+  const grace = setTimeout(() => channel.close(), 500);
+  const stats: ChannelStats = await channel.done;
+  clearTimeout(grace);
 
   const wallMs = Math.round(performance.now() - t0);
   const limit = verdict({ wait, limits: policy.limits, timedOut, nodeTarget: target.kind === 'node' });
@@ -314,14 +310,14 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   }
   const result: RunResult = {
     ...base, pid, exitCode: wait.exitCode, signal, status, limit, wallMs, rusage: wait.rusage,
-    blocked, warnings,
+    blocked, warnings, records,
   };
   audit.write('info', 'exit', {
     code: wait.exitCode, signal, status, wallMs,
     userMs: Math.round(wait.rusage.userMs), systemMs: Math.round(wait.rusage.systemMs),
     maxRssKb: wait.rusage.maxRssKb, limit: limit?.limit ?? null,
     blocked, warnings,
-    ...(stats && (stats.dropped || stats.garbage) ? { guardChannel: { dropped: stats.dropped, garbage: stats.garbage } } : {}),
+    ...(stats.dropped || stats.garbage ? { guardChannel: { dropped: stats.dropped, garbage: stats.garbage } } : {}),
   });
   return result;
 }

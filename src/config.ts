@@ -1,0 +1,198 @@
+/**
+ * Policy files (`--config FILE`, or WORM_RUN_CONFIG). The file is checked against the JSON
+ * Schema shipped in schema/policy.schema.json by a small interpreter of the part of JSON Schema
+ * that file uses, so every error names the setting: `policy.json: limits.memory: "12Q" is not a
+ * size; ...`. Sizes and durations then go through the same parsers as the flags.
+ *
+ * worm-run never reads a policy implicitly (not from the current directory, not from the
+ * target's): the code being launched must not be able to choose its own policy.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { WormError } from './errors.js';
+import { resolveIdentity } from './identity.js';
+import { defaultPolicy, type Policy } from './policy.js';
+import { UnitError, parseCount, parseDuration, parseSize } from './units.js';
+
+export const CONFIG_ENV = 'WORM_RUN_CONFIG';
+
+type Schema = {
+  type?: string | string[];
+  properties?: Record<string, Schema>;
+  additionalProperties?: boolean;
+  items?: Schema;
+  enum?: unknown[];
+  pattern?: string;
+  minimum?: number;
+  exclusiveMinimum?: number;
+  minLength?: number;
+  $ref?: string;
+  $defs?: Record<string, Schema>;
+};
+
+let schemaCache: Schema | undefined;
+export function policySchema(): Schema {
+  schemaCache ??= JSON.parse(readFileSync(new URL('../schema/policy.schema.json', import.meta.url), 'utf8')) as Schema;
+  return schemaCache;
+}
+
+function typeOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
+function show(v: unknown): string {
+  return JSON.stringify(v) ?? String(v);
+}
+
+const SEMANTIC: Record<string, (v: string | number) => unknown> = {
+  size: parseSize,
+  duration: parseDuration,
+  count: parseCount,
+};
+
+/** Checks value against schema; returns the first problem as "path: message", or null. */
+export function validate(value: unknown, schema: Schema, root: Schema, path: string): string | null {
+  const at = path || '(top level)';
+  if (schema.$ref) {
+    const name = schema.$ref.replace('#/$defs/', '');
+    const target = root.$defs?.[name];
+    if (!target) return `${at}: schema error: unknown $ref ${schema.$ref}`;
+    const semantic = SEMANTIC[name];
+    if (!semantic) return validate(value, target, root, path);
+    // Sizes, durations and counts: the type from the schema, then the unit parser's own
+    // message (clearer than a pattern mismatch). The parser accepts what the pattern does.
+    const problem = validate(value, { type: target.type }, root, path);
+    if (problem) return problem;
+    try {
+      semantic(value as string | number);
+    } catch (e) {
+      if (e instanceof UnitError) return `${at}: ${e.message}`;
+      throw e;
+    }
+    return null;
+  }
+  const t = typeOf(value);
+  if (schema.type !== undefined) {
+    const allowed = Array.isArray(schema.type) ? schema.type : [schema.type];
+    const ok = allowed.includes(t) || (t === 'integer' && allowed.includes('number'));
+    if (!ok) return `${at}: must be ${allowed.map((a) => (a === 'integer' ? 'a whole number' : `a ${a}`)).join(' or ')} (got ${show(value)})`;
+  }
+  if (schema.enum && !schema.enum.includes(value)) {
+    return `${at}: must be one of ${schema.enum.map(show).join(', ')} (got ${show(value)})`;
+  }
+  if (typeof value === 'string') {
+    if (schema.minLength !== undefined && value.length < schema.minLength) return `${at}: must not be empty`;
+    if (schema.pattern && !new RegExp(schema.pattern).test(value)) {
+      return `${at}: ${show(value)} is not allowed here (expected ${schema.pattern})`;
+    }
+  }
+  if (typeof value === 'number') {
+    if (schema.minimum !== undefined && value < schema.minimum) return `${at}: must be at least ${schema.minimum}`;
+    if (schema.exclusiveMinimum !== undefined && value <= schema.exclusiveMinimum) return `${at}: must be greater than ${schema.exclusiveMinimum}`;
+  }
+  if (t === 'object' && schema.properties) {
+    const obj = value as Record<string, unknown>;
+    for (const [k, v] of Object.entries(obj)) {
+      const sub = schema.properties[k];
+      const p = path ? `${path}.${k}` : k;
+      if (!sub) {
+        if (schema.additionalProperties === false) {
+          return `${p}: unknown setting (known here: ${Object.keys(schema.properties).filter((x) => x !== '$schema').join(', ')})`;
+        }
+        continue;
+      }
+      const problem = validate(v, sub, root, p);
+      if (problem) return problem;
+    }
+  }
+  if (t === 'array' && schema.items) {
+    const arr = value as unknown[];
+    for (let i = 0; i < arr.length; i++) {
+      const problem = validate(arr[i], schema.items, root, `${path}[${i}]`);
+      if (problem) return problem;
+    }
+  }
+  return null;
+}
+
+export interface PolicyFile {
+  network?: { allowUnix?: boolean };
+  limits?: {
+    cpu?: string | number; memory?: string | number; addressSpace?: string | number;
+    timeout?: string | number; killAfter?: string | number; maxProcs?: number; maxFiles?: number;
+    maxFileSize?: string | number; core?: boolean;
+  };
+  user?: string | number;
+  group?: string | number;
+  commands?: { deny?: string[]; allow?: string[] };
+  guard?: { denyImports?: boolean };
+  nodeOptions?: string[];
+  audit?: { log?: string };
+  mode?: 'supervised' | 'in-process';
+}
+
+function configError(label: string, message: string): WormError {
+  return new WormError('ERR_WORM_CONFIG', `${label}: ${message}`);
+}
+
+/**
+ * A policy from an already-parsed document. `label` names the source in errors; relative
+ * audit paths are taken relative to `baseDir`.
+ */
+export function policyFromDocument(doc: unknown, label: string, baseDir: string): Policy {
+  const root = policySchema();
+  const problem = validate(doc, root, root, '');
+  if (problem) throw configError(label, problem);
+  const f = doc as PolicyFile;
+  const p = defaultPolicy();
+  if (f.network?.allowUnix !== undefined) p.network.allowUnix = f.network.allowUnix;
+  const l = f.limits ?? {};
+  if (l.cpu !== undefined) p.limits.cpuMs = parseDuration(l.cpu);
+  if (l.memory !== undefined) p.limits.memoryBytes = parseSize(l.memory);
+  if (l.addressSpace !== undefined) p.limits.addressSpaceBytes = parseSize(l.addressSpace);
+  if (l.timeout !== undefined) p.limits.timeoutMs = parseDuration(l.timeout);
+  if (l.killAfter !== undefined) p.limits.killAfterMs = parseDuration(l.killAfter);
+  if (l.maxProcs !== undefined) p.limits.maxProcs = l.maxProcs;
+  if (l.maxFiles !== undefined) p.limits.maxFiles = l.maxFiles;
+  if (l.maxFileSize !== undefined) p.limits.maxFileSizeBytes = parseSize(l.maxFileSize);
+  if (l.core !== undefined) p.limits.core = l.core;
+  if (f.group !== undefined && f.user === undefined) throw configError(label, 'group: needs user');
+  if (f.user !== undefined) {
+    try {
+      p.identity = resolveIdentity(String(f.user), f.group === undefined ? undefined : String(f.group));
+    } catch (e) {
+      throw configError(label, (e as Error).message.replace(/^--(user|group)/, '$1'));
+    }
+  }
+  p.guard.denyCommands = [...(f.commands?.deny ?? [])];
+  p.guard.allowCommands = [...(f.commands?.allow ?? [])];
+  if (f.guard?.denyImports !== undefined) p.guard.denyImports = f.guard.denyImports;
+  p.nodeOptions = [...(f.nodeOptions ?? [])];
+  if (f.audit?.log !== undefined) {
+    const log = f.audit.log;
+    p.audit.log = log === '-' || log.startsWith('/') ? log : resolve(baseDir, log);
+  }
+  if (f.mode !== undefined) p.mode = f.mode;
+  return p;
+}
+
+/** Reads and validates a policy file. */
+export function loadPolicyFile(path: string): Policy {
+  const label = path;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw configError(label, `cannot read the policy file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw configError(label, `not valid JSON: ${(e as Error).message}`);
+  }
+  return policyFromDocument(doc, label, dirname(resolve(path)));
+}
