@@ -1,2 +1,3 @@
 #!/usr/bin/env node
-import '../dist/cli.js';
+// CommonJS on purpose (bin/package.json): the CLI is one bundled file, loaded without the ESM loader.
+require('../dist/worm-run.cjs');

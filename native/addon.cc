@@ -18,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setSubreaper", Napi::Function::New(env, SetSubreaper, "setSubreaper"));
   exports.Set("isForegroundTty", Napi::Function::New(env, IsForegroundTty, "isForegroundTty"));
   exports.Set("reraise", Napi::Function::New(env, Reraise, "reraise"));
+  exports.Set("hasLiveChildren", Napi::Function::New(env, HasLiveChildren, "hasLiveChildren"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("setRlimits", Napi::Function::New(env, SetRlimits, "setRlimits"));
   exports.Set("getRlimit", Napi::Function::New(env, GetRlimit, "getRlimit"));

@@ -89,6 +89,7 @@ interface Addon {
   reraise(signal: number): void;
   setRlimits(limits: RlimitSpec[]): void;
   pipe(): [number, number];
+  hasLiveChildren(): boolean;
   getRlimit(resource: number): { soft: number | null; hard: number | null };
   seccompSupport(): number;
   probeKernel(): KernelProbe;
@@ -139,6 +140,7 @@ export const native = {
   reraise: (signal: number): void => load().reraise(signal),
   setRlimits: (limits: RlimitSpec[]): void => load().setRlimits(limits),
   pipe: (): [number, number] => load().pipe(),
+  hasLiveChildren: (): boolean => load().hasLiveChildren(),
   getRlimit: (resource: number) => load().getRlimit(resource),
   seccompSupport: (): number => load().seccompSupport(),
   probeKernel: (): KernelProbe => load().probeKernel(),

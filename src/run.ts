@@ -5,13 +5,11 @@
  * `execute`; only the CLI asks for `hardenSupervisor` (the library must never filter the
  * process it lives in).
  */
-import { randomUUID } from 'node:crypto';
 import { closeSync, fstatSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { constants as osConstants } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { AuditTrail, openAuditDestination, type AuditDestination } from './audit.js';
-import { readChannel, type Channel, type ChannelStats } from './channel.js';
+import type { ChannelStats } from './channel.js';
 import { GUARD_ENV, type GuardConfig, type GuardRecord } from './guard/protocol.cjs';
 import {
   EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_WORM_FAILED, WormError, isSyscallError,
@@ -22,6 +20,7 @@ import { describeLimits, type Policy } from './policy.js';
 import { resolveTarget, type Target } from './target.js';
 import { descendants, signalPids } from './tree.js';
 import { verdict, type LimitHit } from './verdict.js';
+import { newRunId } from './ids.js';
 import { VERSION } from './version.js';
 
 /** The exit status when the wall-clock timeout stopped the target, as timeout(1). */
@@ -137,8 +136,8 @@ function spawnFailure(e: unknown, target: Target): WormError {
 }
 
 export async function execute(command: string[], policy: Policy, ctx: ExecuteContext): Promise<RunResult> {
-  const runId = randomUUID();
-  const t0 = performance.now();
+  const runId = newRunId();
+  const t0 = process.hrtime.bigint();
   const base: RunResult = {
     runId, pid: null, exitCode: null, signal: null, status: EXIT_WORM_FAILED, limit: null,
     wallMs: 0, rusage: null, blocked: 0, warnings: 0, records: [], error: null,
@@ -211,7 +210,9 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     audit.write('warn', r.event, { source: 'guard', layer: 'guard', ...r }, humanGuardLine(r));
   };
   closeSync(pipe[1]);
-  const channel: Channel = readChannel(pipe[0], (r) => {
+  // Loaded now rather than at start-up: the target is already booting.
+  const { readChannel } = await import('./channel.js');
+  const channel = readChannel(pipe[0], (r) => {
     if (r.event === 'blocked') blocked += 1;
     else warnings += 1;
     records.push(r);
@@ -240,20 +241,11 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   }
   ctx.onStarted?.(pid, signalTarget);
 
-  // The whole run: the target, its process group and (CLI) every orphan re-parented to us.
-  const tree = (): number[] => {
-    const pids = ctx.hardenSupervisor ? descendants(process.pid) : [pid, ...descendants(pid)];
-    return pids.filter((p) => p !== process.pid);
-  };
+  // The whole run: the target's process group, its descendants and (CLI, a subreaper) every
+  // orphan re-parented to us.
   const signalRun = (sig: NodeJS.Signals) => {
-    if (newProcessGroup) {
-      try {
-        process.kill(-pid, sig);
-      } catch {
-        // group gone
-      }
-    }
-    signalPids(tree(), sig);
+    if (newProcessGroup) signalPids([-pid], sig);
+    signalPids(ctx.hardenSupervisor ? descendants(process.pid) : [pid, ...descendants(pid)], sig);
   };
 
   let timedOut = false;
@@ -287,12 +279,14 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   } finally {
     for (const t of timers) clearTimeout(t);
   }
-  // Nothing the target started outlives the run.
-  for (let round = 0; round < 3; round++) {
-    const left = tree();
-    if (left.length === 0 && !newProcessGroup) break;
-    signalRun('SIGKILL');
-    if (left.length === 0) break;
+  // Nothing the target started outlives the run. The library, not being a subreaper, can only
+  // reach the target's process group once the target is gone.
+  if (newProcessGroup) signalPids([-pid], 'SIGKILL');
+  if (ctx.hardenSupervisor) {
+    for (let round = 0; round < 20 && native.hasLiveChildren(); round++) {
+      signalPids(descendants(process.pid), 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   // Writers are gone once the tree is; a straggler outside it gets half a second.
@@ -300,7 +294,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   const stats: ChannelStats = await channel.done;
   clearTimeout(grace);
 
-  const wallMs = Math.round(performance.now() - t0);
+  const wallMs = Math.round(Number(process.hrtime.bigint() - t0) / 1e6);
   const limit = verdict({ wait, limits: policy.limits, timedOut, nodeTarget: target.kind === 'node' });
   const signal = wait.signal === null ? null : (SIGNAL_NAMES.get(wait.signal) ?? null);
   const status = limit?.limit === 'timeout' ? EXIT_TIMEOUT

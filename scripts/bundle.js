@@ -1,0 +1,32 @@
+// Bundles the CLI into one CommonJS file, dist/worm-run.cjs: one file to read and compile
+// instead of ~25 ES modules and commander's tree, which is most of worm-run's own start-up.
+// The library entry (dist/index.js) stays unbundled.
+import { build } from 'esbuild';
+
+// commander requires node:child_process at load time (for executable subcommands, which
+// worm-run does not use); loading it pulls in net, dgram and streams. Defer it to first use.
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      args.importer.includes('/node_modules/commander/') ? { path: 'child_process', namespace: 'lazy' } : undefined);
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
+      loader: 'js',
+      contents: "let m; module.exports = new Proxy({}, { get(_, k) { m ??= require('node:child_process'); return m[k]; } });",
+    }));
+  },
+};
+
+await build({
+  entryPoints: ['dist/cli.js'],
+  outfile: 'dist/worm-run.cjs',
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: ['pino'],
+  define: { 'import.meta.url': '__wormImportMetaUrl' },
+  banner: { js: "const __wormImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  plugins: [lazyChildProcess],
+  logLevel: 'warning',
+});
