@@ -10,7 +10,8 @@
         "native/seccomp.cc",
         "native/self.cc",
         "native/spawn.cc",
-        "native/wait.cc"
+        "native/wait.cc",
+        "native/watchdog.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -1,12 +1,14 @@
 // The addon's surface. src/native.ts is the only module that loads it.
 #include <napi.h>
 
+#include "landlock.h"
 #include "probe.h"
 #include "rlimit.h"
 #include "seccomp.h"
 #include "self.h"
 #include "spawn.h"
 #include "wait.h"
+#include "watchdog.h"
 
 namespace worm {
 
@@ -26,6 +28,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeKernel", Napi::Function::New(env, ProbeKernel, "probeKernel"));
   exports.Set("probeSocket", Napi::Function::New(env, ProbeSocket, "probeSocket"));
   exports.Set("probeIoUring", Napi::Function::New(env, ProbeIoUring, "probeIoUring"));
+  exports.Set("landlockSelf", Napi::Function::New(env, LandlockSelf, "landlockSelf"));
+  exports.Set("startWatchdog", Napi::Function::New(env, StartWatchdog, "startWatchdog"));
+  exports.Set("watchdogFired", Napi::Function::New(env, WatchdogFired, "watchdogFired"));
   exports.Set("rlimits", RlimitConstants(env));
   return exports;
 }

@@ -1,5 +1,7 @@
 #include "landlock.h"
 
+#include <sys/prctl.h>
+
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -65,6 +67,32 @@ std::string DescribeLandlock(const LandlockPlan& plan) {
   if (plan.scoped) s += ", abstract unix sockets and signals scoped to the sandbox";
   if (plan.fs) s += ", block device creation refused";
   return s;
+}
+
+}  // namespace worm
+
+// ---- bindings ------------------------------------------------------------------------------
+#include "errors.h"
+
+namespace worm {
+
+// landlockSelf() -> description. The in-process mode's own domain. Landlock restricts the
+// calling thread (and threads it creates later), not threads that already exist.
+Napi::Value LandlockSelf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int abi = LandlockAbi();
+  if (abi <= 0) return Napi::String::New(env, "unavailable");
+  LandlockPlan plan = PlanLandlock(abi);
+  int fd = CreateLandlockRuleset(plan);
+  if (fd < 0) return ThrowErrno(env, "landlock_create_ruleset", -fd);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    close(fd);
+    return ThrowErrno(env, "prctl(PR_SET_NO_NEW_PRIVS)", errno);
+  }
+  int err = LandlockRestrictSelf(fd);
+  close(fd);
+  if (err != 0) return ThrowErrno(env, "landlock_restrict_self", err);
+  return Napi::String::New(env, DescribeLandlock(plan) + " (main thread and threads it starts)");
 }
 
 }  // namespace worm

@@ -27,3 +27,9 @@ int LandlockRestrictSelf(int ruleset_fd);
 std::string DescribeLandlock(const LandlockPlan& plan);
 
 }  // namespace worm
+
+#include <napi.h>
+namespace worm {
+Napi::Value LandlockSelf(const Napi::CallbackInfo& info);
+
+}  // namespace worm

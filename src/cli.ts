@@ -39,6 +39,7 @@ function program(): Command {
     .option('--deny-command <name>', 'Node targets: also refuse this command in child_process (repeatable)', collect, [])
     .option('--allow-command <name>', 'Node targets: lift a built-in command refusal (repeatable)', collect, [])
     .option('--node-option <option>', "Node targets: pass an option to Node itself, e.g. --node-option=--enable-source-maps (repeatable)", collect, [])
+    .option('--in-process', 'Node scripts: run inside this hardened process (one Node start; the trail after start is written from inside the sandbox)')
     .option('--config <file>', `read the policy from a JSON file (or set ${CONFIG_ENV}); flags override it`)
     .option('--print-policy', 'print the effective policy and the kernel filter as JSON, then exit')
     .passThroughOptions()
@@ -132,6 +133,14 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command.length === 0) {
     return fail(new WormError('ERR_WORM_USAGE', 'no command given; usage: worm-run [options] [--] <command> [args...]'));
+  }
+  if (policy.mode === 'in-process') {
+    const { runInProcess } = await import('./inprocess.js');
+    try {
+      return await runInProcess(command, policy);
+    } catch (e) {
+      return fail(e);
+    }
   }
 
   // Signals are caught before the target starts, so none is lost in between.

@@ -79,6 +79,20 @@ export interface KernelProbe {
   ioUring: 'present' | 'absent' | 'disabled';
 }
 
+export interface WatchdogSpec {
+  timeoutMs: number;
+  killAfterMs: number;
+  cpuMs: number;
+  /** Where the prepared lines go (-1: nowhere). */
+  auditFd: number;
+  /** Audit lines to write when the budget runs out; "__TIME__" becomes epoch ms. */
+  timeoutLines: string;
+  cpuLines: string;
+  /** The human line for stderr. */
+  timeoutHuman: string;
+  cpuHuman: string;
+}
+
 interface Addon {
   spawn(spec: SpawnSpec): SpawnResult;
   waitChild(pid: number, cb: (err: Error | null, result: WaitResult | null) => void): void;
@@ -90,6 +104,9 @@ interface Addon {
   setRlimits(limits: RlimitSpec[]): void;
   pipe(): [number, number];
   hasLiveChildren(): boolean;
+  landlockSelf(): string;
+  startWatchdog(opts: WatchdogSpec): void;
+  watchdogFired(): boolean;
   getRlimit(resource: number): { soft: number | null; hard: number | null };
   seccompSupport(): number;
   probeKernel(): KernelProbe;
@@ -141,6 +158,9 @@ export const native = {
   setRlimits: (limits: RlimitSpec[]): void => load().setRlimits(limits),
   pipe: (): [number, number] => load().pipe(),
   hasLiveChildren: (): boolean => load().hasLiveChildren(),
+  landlockSelf: (): string => load().landlockSelf(),
+  startWatchdog: (opts: WatchdogSpec): void => load().startWatchdog(opts),
+  watchdogFired: (): boolean => load().watchdogFired(),
   getRlimit: (resource: number) => load().getRlimit(resource),
   seccompSupport: (): number => load().seccompSupport(),
   probeKernel: (): KernelProbe => load().probeKernel(),

@@ -23,6 +23,7 @@ export interface CliOptions {
   auditLog?: string;
   printPolicy?: boolean;
   config?: string;
+  inProcess?: boolean;
   denyImports?: boolean;
   denyCommand?: string[];
   allowCommand?: string[];
@@ -54,6 +55,7 @@ export function policyFromOptions(o: CliOptions, base: Policy = defaultPolicy())
   set('maxFileSizeBytes', value('--max-file-size', o.maxFileSize, parseSize));
   if (o.core) p.limits.core = true;
   if (o.allowUnix) p.network.allowUnix = true;
+  if (o.inProcess) p.mode = 'in-process';
   if (o.auditLog !== undefined) p.audit.log = o.auditLog;
   if (o.denyImports) p.guard.denyImports = true;
   for (const c of o.denyCommand ?? []) p.guard.denyCommands.push(commandName('--deny-command', c));

@@ -94,7 +94,7 @@ function quoteNodeOption(s: string): string {
 }
 
 /** The environment that makes every Node process of the run load the guard and find the channel. */
-function guardEnv(env: NodeJS.ProcessEnv, policy: Policy, fd: number | null, ino: number | null): NodeJS.ProcessEnv {
+export function guardEnv(env: NodeJS.ProcessEnv, policy: Policy, fd: number | null, ino: number | null): NodeJS.ProcessEnv {
   const config: GuardConfig = {
     v: 1, fd, ino,
     denyImports: policy.guard.denyImports,

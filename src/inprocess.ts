@@ -1,0 +1,116 @@
+/**
+ * The in-process fast path (`--in-process`): worm-run hardens its own process and runs the
+ * Node script in it as the main module, so a run costs one Node start instead of two.
+ *
+ * The trade-off, stated in the `start` record and the README: once the script runs, every
+ * later record (refusals, exit) is written from inside the sandbox and the script could forge
+ * or suppress it. Only the `start` record, written before any user code, is trustworthy; the
+ * supervised default keeps a trail the target cannot touch. What still holds: the network
+ * filter (all threads, TSYNC), no-new-privs, non-dumpable, the rlimits, the guard, and a native
+ * watchdog thread for the wall clock and the CPU budget (a JS timer could be starved).
+ */
+import { createRequire } from 'node:module';
+import { AuditTrail, openAuditDestination, type AuditRecord } from './audit.js';
+import { WormError, usageError } from './errors.js';
+import { newRunId } from './ids.js';
+import { rlimitsFor } from './limits.js';
+import { native } from './native.js';
+import type { Policy } from './policy.js';
+import { GUARD_PRELOAD, guardEnv, policyRecord } from './run.js';
+import { resolveTarget } from './target.js';
+import { formatDuration } from './units.js';
+import { VERSION } from './version.js';
+
+const TRUST_NOTE = 'in-process: records after this one are written from inside the sandbox; the script could forge or suppress them. Use the supervised mode for a trail the target cannot touch.';
+
+function refuseUnsupported(policy: Policy): void {
+  if (policy.identity) throw usageError('--user needs the supervised mode: a running Node process cannot safely change its identity');
+  if (policy.nodeOptions.length > 0) throw usageError('--node-option needs the supervised mode: this Node is already running');
+}
+
+/** A pino-shaped line written by the native watchdog ("__TIME__" is filled in when it fires). */
+function line(level: number, run: string, event: string, fields: AuditRecord): string {
+  const body = JSON.stringify({ run, pid: process.pid, source: 'in-process', event, ...fields, msg: event });
+  return `{"level":${level},"time":__TIME__,${body.slice(1)}\n`;
+}
+
+/** Starts the script; the returned promise never settles (the script owns the process now). */
+export async function runInProcess(command: string[], policy: Policy): Promise<never> {
+  refuseUnsupported(policy);
+  const cwd = process.cwd();
+  const target = resolveTarget(command, cwd, process.env.PATH);
+  if (target.kind !== 'node') {
+    throw new WormError('ERR_WORM_USAGE', `--in-process runs Node scripts only; ${target.command} is not one (drop --in-process to run it supervised)`);
+  }
+  const dest = openAuditDestination(policy.audit.log);
+  const run = newRunId();
+  const audit = new AuditTrail(dest, run, true);
+  audit.setPid(process.pid);
+  await audit.open();
+
+  // Harden before a single line of the script runs. The CPU rlimit sits one second above the
+  // watchdog, as a backstop.
+  const limits = rlimitsFor({ ...policy.limits, cpuMs: policy.limits.cpuMs === undefined ? undefined : policy.limits.cpuMs + 1000 });
+  native.setRlimits(limits);
+  const landlock = native.landlockSelf();
+  native.hardenSelf(policy.network.allowUnix);
+
+  audit.write('info', 'start', {
+    version: VERSION, mode: 'in-process', trust: TRUST_NOTE,
+    target: { kind: target.kind, path: target.path }, argv: command, cwd,
+    policy: policyRecord(policy),
+    protections: {
+      seccomp: 'network filter installed on every thread of this process (EPERM)',
+      noNewPrivs: true, dumpable: false, landlock,
+      guard: 'loaded in this process (advisory)',
+      watchdog: 'native thread keeps the wall clock and CPU budget',
+    },
+  });
+
+  const { timeoutMs, cpuMs, killAfterMs } = policy.limits;
+  if (timeoutMs !== undefined || cpuMs !== undefined) {
+    const auditFd = dest.kind === 'fd' ? dest.fd : dest.kind === 'stderr' ? 2 : -1;
+    const exitLine = (limit: string, signal: string) => line(30, run, 'exit', { code: null, signal, limit });
+    const cpuS = cpuMs === undefined ? 0 : Math.ceil(cpuMs / 1000);
+    native.startWatchdog({
+      timeoutMs: timeoutMs ?? 0, killAfterMs, cpuMs: cpuS * 1000, auditFd,
+      timeoutLines: timeoutMs === undefined ? '' : line(40, run, 'limit', {
+        limit: 'timeout', budget: formatDuration(timeoutMs), reason: `wall-clock limit of ${formatDuration(timeoutMs)} reached`,
+      }) + exitLine('timeout', 'SIGTERM'),
+      cpuLines: cpuMs === undefined ? '' : line(40, run, 'limit', {
+        limit: 'cpu', budget: `${cpuS} s`, reason: `CPU limit of ${cpuS} s reached`,
+      }) + exitLine('cpu', 'SIGXCPU'),
+      timeoutHuman: timeoutMs === undefined ? '' : `worm-run: stopped ${target.command}: wall-clock limit of ${formatDuration(timeoutMs)} reached\n`,
+      cpuHuman: `worm-run: stopped ${target.command}: CPU limit of ${cpuS} s reached\n`,
+    });
+  }
+
+  // Node processes the script starts get the guard from the environment (they report to no
+  // one: there is no supervisor to read a channel); this process loads it directly.
+  Object.assign(process.env, guardEnv(process.env, policy, null, null));
+  let blocked = 0;
+  let warnings = 0;
+  (globalThis as Record<symbol, unknown>)[Symbol.for('worm-run.guard.report')] = (r: { event: string; op: string; target?: string }) => {
+    if (r.event === 'blocked') blocked += 1;
+    else warnings += 1;
+    audit.write('warn', r.event === 'blocked' ? 'blocked' : 'warning', { source: 'guard', layer: 'guard', ...r },
+      `${r.event === 'blocked' ? 'blocked' : 'warning:'} ${r.op}${r.target ? ` ${r.target}` : ''}`);
+  };
+  const require = createRequire(import.meta.url);
+  require(GUARD_PRELOAD);
+
+  process.on('exit', (code) => {
+    if (native.watchdogFired()) return;
+    const u = process.resourceUsage();
+    audit.write('info', 'exit', {
+      source: 'in-process', code, signal: null, status: code,
+      userMs: Math.round(u.userCPUTime / 1000), systemMs: Math.round(u.systemCPUTime / 1000),
+      maxRssKb: u.maxRSS, limit: null, blocked, warnings,
+    });
+  });
+
+  process.argv = [process.argv[0]!, target.path, ...target.args];
+  const Module = require('node:module') as { runMain(main?: string): void };
+  Module.runMain(target.path);
+  return new Promise<never>(() => {});
+}
