@@ -1,0 +1,232 @@
+/**
+ * Issue 4: every limit tripped by a real program, and a program just under each limit that
+ * runs to completion with no verdict. Budgets are a second or two.
+ */
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { STACK_FRAME, auditLines, tempDir, worm } from './helpers/run.js';
+
+const PY = '/usr/bin/python3';
+const dir = tempDir('worm-run-limits-');
+
+function audit(path: string) {
+  const lines = auditLines(readFileSync(path, 'utf8'));
+  return {
+    lines,
+    limit: lines.find((l) => l.event === 'limit'),
+    exit: lines.find((l) => l.event === 'exit'),
+  };
+}
+
+/** What a shell sees: worm-run re-raises the target's fatal signal, so this is 128+N then. */
+function status(r: { code: number | null; signal: NodeJS.Signals | null }): number | null {
+  return r.code ?? (r.signal ? 128 + constants.signals[r.signal] : null);
+}
+
+let n = 0;
+const logPath = () => join(dir, `audit-${n++}.jsonl`);
+
+describe('cpu', () => {
+  it('stops a busy loop with SIGXCPU at the budget and says so', async () => {
+    const log = logPath();
+    const r = await worm(['--cpu', '1', '--audit-log', log, '--', PY, '-c', 'while True: pass']);
+    expect(r.signal).toBe('SIGXCPU');
+    expect(status(r)).toBe(152);
+    expect(r.stderr).toMatch(/^worm-run: stopped \/usr\/bin\/python3: CPU limit of 1 s reached \(used 1\.\d s\)$/m);
+    const a = audit(log);
+    expect(a.limit).toMatchObject({ event: 'limit', limit: 'cpu', budget: '1 s' });
+    expect(a.exit).toMatchObject({ signal: 'SIGXCPU', status: 152, limit: 'cpu' });
+  });
+
+  it('kills a loop that ignores SIGXCPU at the hard limit, one second later', async () => {
+    const log = logPath();
+    const code = 'import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True: pass';
+    const r = await worm(['--cpu', '1s', '--audit-log', log, '--', PY, '-c', code]);
+    expect(r.signal).toBe('SIGKILL');
+    expect(r.stderr).toMatch(/CPU limit of 1 s reached \(used [12]\.\d s\)/);
+    expect(audit(log).exit).toMatchObject({ signal: 'SIGKILL', limit: 'cpu' });
+  });
+
+  it('reports nothing for a program that stays under its budget', async () => {
+    const log = logPath();
+    const r = await worm(['--cpu', '3', '--audit-log', log, '--', PY, '-c', 'sum(range(3_000_000)); print("done")']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('done\n');
+    expect(r.stderr).toBe('');
+    const a = audit(log);
+    expect(a.limit).toBeUndefined();
+    expect(a.exit).toMatchObject({ code: 0, limit: null });
+  });
+});
+
+describe('memory', () => {
+  it('stops a Python program that allocates past the cap (MemoryError) with a verdict', async () => {
+    const log = logPath();
+    const code = 'a = []\nwhile True: a.append(bytearray(8 * 1024 * 1024))';
+    const r = await worm(['--memory', '128M', '--audit-log', log, '--', PY, '-c', code]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('MemoryError');
+    expect(r.stderr).toMatch(/^worm-run: stopped \/usr\/bin\/python3: memory limit of 128M reached/m);
+    expect(audit(log).exit).toMatchObject({ limit: 'memory' });
+  });
+
+  it("turns a Node heap that outgrows the cap into Node's heap-out-of-memory error", async () => {
+    const log = logPath();
+    const script = join(dir, 'grow.js');
+    writeFileSync(script, 'const a = []; for (;;) a.push(new Array(1e5).fill(Math.random()));\n');
+    const r = await worm(['--memory', '192M', '--audit-log', log, script], { timeoutMs: 60_000 });
+    expect(r.stderr).toMatch(/heap out of memory|Reached heap limit/i);
+    expect(r.stderr).toMatch(/worm-run: stopped .*grow\.js: memory limit of 192M reached/);
+    expect(audit(log).exit).toMatchObject({ limit: 'memory' });
+    // The V8 heap was sized to the cap through NODE_OPTIONS.
+    expect(audit(log).lines[0]).toMatchObject({ event: 'start' });
+  });
+
+  it('lets a program under the cap run, and counts only what it allocates', async () => {
+    const log = logPath();
+    const code = 'b = bytearray(48 * 1024 * 1024); print(len(b))';
+    const r = await worm(['--memory', '128M', '--audit-log', log, '--', PY, '-c', code]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${48 * 1024 * 1024}\n`);
+    expect(audit(log).exit).toMatchObject({ limit: null });
+  });
+
+  it('starts Node under a small cap (RLIMIT_DATA, not a naive RLIMIT_AS)', async () => {
+    const r = await worm(['--memory', '64M', '--', process.execPath, '-e', 'console.log("node started")']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('node started\n');
+  });
+
+  it('--address-space sets the raw RLIMIT_AS', async () => {
+    const r = await worm(['--address-space', '3G', '--', 'sh', '-c', 'cat /proc/self/limits']);
+    expect(r.stdout).toMatch(/^Max address space\s+3221225472\s+3221225472\s+bytes/m);
+  });
+});
+
+describe('timeout', () => {
+  it('stops a sleeping program at the wall clock with status 124', async () => {
+    const log = logPath();
+    const t0 = Date.now();
+    const r = await worm(['--timeout', '1', '--audit-log', log, '--', 'sleep', '30']);
+    expect(r.code).toBe(124);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(r.stderr).toMatch(/^worm-run: stopped sleep: wall-clock limit of 1 s reached$/m);
+    const a = audit(log);
+    expect(a.limit).toMatchObject({ limit: 'timeout', budget: '1 s' });
+    expect(a.exit).toMatchObject({ status: 124, limit: 'timeout', signal: 'SIGTERM' });
+  });
+
+  it('escalates to SIGKILL after --kill-after for a target that ignores SIGTERM, whole tree included', async () => {
+    const marker = join(dir, 'grandchild-survived');
+    const script = `trap '' TERM; (trap '' TERM; sleep 3; touch ${marker}) & sleep 30`;
+    const t0 = Date.now();
+    const r = await worm(['--timeout', '500ms', '--kill-after', '500ms', '--', 'sh', '-c', script]);
+    expect(r.code).toBe(124);
+    expect(Date.now() - t0).toBeLessThan(8_000);
+    await new Promise((res) => setTimeout(res, 3500));
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('reports nothing for a program that finishes in time', async () => {
+    const log = logPath();
+    const r = await worm(['--timeout', '10s', '--audit-log', log, '--', 'sleep', '0.2']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(audit(log).limit).toBeUndefined();
+  });
+});
+
+describe('processes, files, file size, core', () => {
+  const forks = 'import os, time\nn = 0\nfor i in range(20):\n  try:\n    pid = os.fork()\n  except OSError as e:\n    print("fork refused", e.errno); break\n  if pid == 0:\n    time.sleep(1); os._exit(0)\n  n += 1\nprint("forked", n, "as uid", os.getuid())';
+
+  it('--max-procs bounds a fork loop when the target runs as an unprivileged user', async () => {
+    const r = await worm(['--user', 'nobody', '--max-procs', '5', '--', PY, '-c', forks], { cwd: '/tmp' });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^fork refused 11$/m);
+    expect(r.stdout).toMatch(/^forked [1-4] as uid 65534$/m);
+  });
+
+  it('a fork loop under a generous --max-procs completes', async () => {
+    const r = await worm(['--user', 'nobody', '--max-procs', '64', '--', PY, '-c', forks], { cwd: '/tmp' });
+    expect(r.stdout).toMatch(/^forked 20 as uid 65534$/m);
+  });
+
+  it('refuses --max-procs for a root target instead of pretending it holds', async () => {
+    const r = await worm(['--max-procs', '5', '--', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe('worm-run: --max-procs does not hold for root (the kernel does not enforce RLIMIT_NPROC for it); add --user <name> to run the target as an unprivileged user\n');
+  });
+
+  it('--max-files makes opening past the limit fail with EMFILE', async () => {
+    const code = 'fs = []\ntry:\n  while True: fs.append(open("/dev/null"))\nexcept OSError as e:\n  print("stopped at", len(fs), e.errno)';
+    const r = await worm(['--max-files', '32', '--', PY, '-c', code]);
+    expect(r.code).toBe(0);
+    const m = /^stopped at (\d+) 24$/m.exec(r.stdout);
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeLessThan(32);
+  });
+
+  it('--max-file-size stops a writer with SIGXFSZ and a verdict; a smaller file is fine', async () => {
+    const log = logPath();
+    const big = join(dir, 'big.bin');
+    const r = await worm(['--max-file-size', '1M', '--audit-log', log, '--', 'sh', '-c', `head -c 5000000 /dev/zero > ${big}`]);
+    expect(status(r)).toBe(128 + 25);
+    expect(r.stderr).toMatch(/worm-run: stopped sh: file size limit of 1M reached/);
+    expect(statSync(big).size).toBe(1024 * 1024);
+    expect(audit(log).exit).toMatchObject({ limit: 'max-file-size' });
+    const small = join(dir, 'small.bin');
+    const ok = await worm(['--max-file-size', '1M', '--', 'sh', '-c', `head -c 500000 /dev/zero > ${small}`]);
+    expect(ok.code).toBe(0);
+    expect(statSync(small).size).toBe(500000);
+  });
+
+  it('turns core dumps off by default and on with --core', async () => {
+    const off = await worm(['--', 'cat', '/proc/self/limits']);
+    expect(off.stdout).toMatch(/^Max core file size\s+0\s+0\s+bytes/m);
+    const on = await worm(['--core', '--', 'cat', '/proc/self/limits']);
+    expect(on.stdout).not.toMatch(/^Max core file size\s+0\s+0\s+bytes/m);
+  });
+
+  it('shows every limit in the kernel\'s own view of the target', async () => {
+    const r = await worm(['--cpu', '7', '--memory', '300M', '--max-files', '99', '--max-file-size', '2M', '--', 'cat', '/proc/self/limits']);
+    expect(r.stdout).toMatch(/^Max cpu time\s+7\s+8\s+seconds/m);
+    expect(r.stdout).toMatch(/^Max data size\s+314572800\s+314572800\s+bytes/m);
+    expect(r.stdout).toMatch(/^Max open files\s+99\s+99\s+files/m);
+    expect(r.stdout).toMatch(/^Max file size\s+2097152\s+2097152\s+bytes/m);
+  });
+});
+
+describe('bad values', () => {
+  const cases: [string[], string][] = [
+    [['--memory', '12Q'], 'worm-run: --memory: "12Q" is not a size; use a number with K, M or G (e.g. 512M)'],
+    [['--cpu', 'soon'], 'worm-run: --cpu: "soon" is not a duration; use seconds or a unit: 30, 30s, 500ms, 2m, 1h'],
+    [['--timeout', '0'], 'worm-run: --timeout: "0" is not a duration greater than zero'],
+    [['--max-files', '-3'], 'worm-run: --max-files: "-3" is not a whole number greater than zero'],
+    [['--max-file-size', '1.5X'], 'worm-run: --max-file-size: "1.5X" is not a size; use a number with K, M or G (e.g. 512M)'],
+    [['--user', 'no-such-user-here'], 'worm-run: --user: no user named "no-such-user-here" in /etc/passwd; give a name or a numeric uid'],
+    [['--group', 'nogroup'], 'worm-run: --group needs --user'],
+  ];
+  for (const [args, message] of cases) {
+    it(`${args.join(' ')} -> 125 with a clear message`, async () => {
+      const r = await worm([...args, '--', 'true']);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toBe(`${message}\n`);
+      expect(r.stderr).not.toMatch(STACK_FRAME);
+    });
+  }
+});
+
+describe('--print-policy shows each limit, what it counts and its mechanism', () => {
+  it('lists the limits', async () => {
+    const r = await worm(['--cpu', '30', '--memory', '512M', '--timeout', '1m', '--max-file-size', '10M', '--print-policy']);
+    expect(r.code).toBe(0);
+    const limits = (JSON.parse(r.stdout) as { policy: { limits: { limit: string; value: string; mechanism: string; counts: string }[] } }).policy.limits;
+    expect(limits.map((l) => l.limit)).toEqual(['cpu', 'memory', 'timeout', 'max-file-size', 'core']);
+    expect(limits[1]).toMatchObject({ value: '512M' });
+    expect(limits[1]!.mechanism).toContain('RLIMIT_DATA');
+    expect(limits[1]!.counts).toContain('private writable');
+    expect(limits[2]!.mechanism).toContain('SIGTERM');
+  });
+});
