@@ -78,7 +78,7 @@ export function validate(value: unknown, schema: Schema, root: Schema, path: str
   if (schema.type !== undefined) {
     const allowed = Array.isArray(schema.type) ? schema.type : [schema.type];
     const ok = allowed.includes(t) || (t === 'integer' && allowed.includes('number'));
-    if (!ok) return `${at}: must be ${allowed.map((a) => (a === 'integer' ? 'a whole number' : `a ${a}`)).join(' or ')} (got ${show(value)})`;
+    if (!ok) return `${at}: must be ${allowed.map((a) => (a === 'integer' ? 'a whole number' : /^[aeiou]/.test(a) ? `an ${a}` : `a ${a}`)).join(' or ')} (got ${show(value)})`;
   }
   if (schema.enum && !schema.enum.includes(value)) {
     return `${at}: must be one of ${schema.enum.map(show).join(', ')} (got ${show(value)})`;

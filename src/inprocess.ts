@@ -111,6 +111,8 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
 
   process.argv = [process.argv[0]!, target.path, ...target.args];
   const Module = require('node:module') as { runMain(main?: string): void };
-  Module.runMain(target.path);
+  // Outside any promise chain of ours: what the script throws while loading is an uncaught
+  // exception, printed and answered with exit 1 exactly as under plain node.
+  process.nextTick(() => Module.runMain(target.path));
   return new Promise<never>(() => {});
 }

@@ -133,7 +133,7 @@ function load(): Addon {
   } catch (e) {
     throw new WormError('ERR_WORM_ADDON',
       `cannot load the native addon (${(e as Error).message.split('\n')[0]}); ` +
-      'reinstall worm-run so that it builds (npm rebuild worm-run)', 125, { cause: e });
+      'build it with `npm rebuild worm-run` (allow its install script if your npm asks), or install a release with prebuilds', 125, { cause: e });
   }
   return addon;
 }

@@ -61,5 +61,5 @@ export function formatSize(bytes: number): string {
 }
 
 export function formatDuration(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(ms < 1000 ? 3 : 1)} s`;
+  return `${Number((ms / 1000).toFixed(3))} s`;
 }

@@ -1,0 +1,221 @@
+/**
+ * The guard's refusal: the ERR_WORM_BLOCKED error, the record written to the supervisor, and
+ * where in the user's program the refused call came from.
+ *
+ * Everything here runs inside the target and must never throw into it: reporting failures are
+ * swallowed (the kernel filter is what holds; the record is for the audit trail).
+ */
+import fs = require('node:fs');
+import type { GuardConfig, GuardRecord } from './protocol.cjs';
+
+/** The guard's own files: frames from here are never "the user's line". */
+export const GUARD_DIR = __dirname;
+export const PRELOAD = `${__dirname}/preload.cjs`;
+export const BLOCKED_CODE = 'ERR_WORM_BLOCKED';
+
+/** Records longer than this are trimmed, so one write(2) on the pipe stays atomic (PIPE_BUF). */
+const MAX_RECORD_BYTES = 3800;
+
+// Captured once: user code may replace fs functions later.
+const { fstatSync, writeSync } = fs;
+
+export const config: GuardConfig = {
+  v: 1, fd: null, ino: null, denyImports: false, denyCommands: [], allowCommands: [], allowUnix: false,
+};
+/** The configuration as JSON, handed on to workers and child processes. */
+export let configText = '';
+
+/** Reads the configuration; anything malformed leaves the safe defaults (no reporting). */
+export function setConfig(text: string | undefined): void {
+  if (typeof text !== 'string' || text === '') return;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return;
+  }
+  if (typeof v !== 'object' || v === null) return;
+  const o = v as Record<string, unknown>;
+  const strings = (x: unknown): string[] => (Array.isArray(x) ? x.filter((s): s is string => typeof s === 'string') : []);
+  config.fd = Number.isInteger(o.fd) && (o.fd as number) >= 0 ? (o.fd as number) : null;
+  config.ino = typeof o.ino === 'number' ? o.ino : null;
+  config.denyImports = o.denyImports === true;
+  config.denyCommands = strings(o.denyCommands);
+  config.allowCommands = strings(o.allowCommands);
+  config.allowUnix = o.allowUnix === true;
+  configText = text;
+}
+
+/** The channel is usable in this process: the descriptor is the very pipe the supervisor made. */
+export function channelOk(): boolean {
+  try {
+    return config.fd !== null && config.ino !== null && fstatSync(config.fd).ino === config.ino;
+  } catch {
+    return false;
+  }
+}
+
+export type CallSite = NodeJS.CallSite;
+
+/** The current call stack as V8 call sites (structured, whatever the user did to prepareStackTrace). */
+export function callSites(): CallSite[] {
+  const prev = Error.prepareStackTrace;
+  const limit = Error.stackTraceLimit;
+  try {
+    Error.prepareStackTrace = (_e, cs) => cs;
+    Error.stackTraceLimit = 80;
+    const holder: { stack?: unknown } = {};
+    Error.captureStackTrace(holder);
+    return Array.isArray(holder.stack) ? (holder.stack as CallSite[]) : [];
+  } catch {
+    return [];
+  } finally {
+    try {
+      Error.prepareStackTrace = prev;
+      Error.stackTraceLimit = limit;
+    } catch {
+      // frozen Error: nothing to restore
+    }
+  }
+}
+
+function fileOf(site: CallSite): string | null {
+  try {
+    return site.getFileName() ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** The first frame in the user's code: not Node's internals, not the guard. */
+export function userLocation(sites: CallSite[]): { file?: string; line?: number } {
+  for (const s of sites) {
+    const f = fileOf(s);
+    if (!f || f.startsWith('node:') || f.startsWith(GUARD_DIR) || f.startsWith('file://' + GUARD_DIR)) continue;
+    let file = f;
+    if (f.startsWith('file://')) {
+      try {
+        file = (require('node:url') as typeof import('node:url')).fileURLToPath(f);
+      } catch {
+        // keep the URL
+      }
+    }
+    const line = s.getLineNumber();
+    return typeof line === 'number' && line > 0 ? { file, line } : { file };
+  }
+  return {};
+}
+
+/** The Node internal files on the stack, outermost last: which public API led here. */
+export function internalFiles(sites: CallSite[]): string[] {
+  const out: string[] = [];
+  for (const s of sites) {
+    const f = fileOf(s);
+    if (f && f.startsWith('node:')) out.push(f);
+  }
+  return out;
+}
+
+function clip(s: string | undefined, max: number): string | undefined {
+  return s === undefined || s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
+/** Writes one record to the supervisor. Never throws. */
+export function report(rec: GuardRecord, sites?: CallSite[]): void {
+  try {
+    if (!channelOk()) return;
+    const full: GuardRecord = { ...rec };
+    if (full.file === undefined && sites) Object.assign(full, userLocation(sites));
+    full.target = clip(full.target, 1500);
+    full.command = clip(full.command, 300);
+    full.file = clip(full.file, 800);
+    let line = `${JSON.stringify(full)}\n`;
+    if (Buffer.byteLength(line) > MAX_RECORD_BYTES) {
+      full.target = clip(full.target, 200);
+      full.file = clip(full.file, 200);
+      line = `${JSON.stringify(full)}\n`;
+    }
+    const buf = Buffer.from(line);
+    for (let tries = 0; tries < 50; tries++) {
+      try {
+        writeSync(config.fd!, buf);
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+      }
+    }
+  } catch {
+    // never into the target
+  }
+}
+
+/** How a refusal reads: `net.connect to 127.0.0.1:80`, `dns.lookup example.com`. */
+export function phrase(op: string, target: string | undefined): string {
+  if (target === undefined || target === '') return op;
+  if (op.startsWith('dns.')) return `${op} ${target}`;
+  if (op.endsWith('.listen') || op === 'dgram.bind' || op === 'inspector.open') return `${op} on ${target}`;
+  if (op === 'require') return `require('${target}')`;
+  if (op === 'import') return `import '${target}'`;
+  if (op.startsWith('process.')) return `${op}('${target}')`;
+  return `${op} to ${target}`;
+}
+
+export interface BlockedError extends Error {
+  code: typeof BLOCKED_CODE;
+}
+
+/**
+ * The error the user's program sees. Its stack starts at the user's call (frames from `hide`
+ * down are left out) and its first line reads `Error [ERR_WORM_BLOCKED]: worm-run: ...` like
+ * Node's own coded errors.
+ */
+export function blockedError(message: string, hide?: Function, props?: Record<string, unknown>): BlockedError {
+  const err = new Error(message) as BlockedError;
+  try {
+    Object.defineProperty(err, 'name', { value: `Error [${BLOCKED_CODE}]`, configurable: true, writable: true });
+    if (hide) Error.captureStackTrace(err, hide);
+    void err.stack;
+    delete (err as { name?: string }).name;
+  } catch {
+    // a plain Error is fine too
+  }
+  err.code = BLOCKED_CODE;
+  if (props) Object.assign(err, props);
+  return err;
+}
+
+export interface RefuseOptions {
+  /** The guard function the user called: left out of the error's stack. */
+  hide?: Function;
+  sites?: CallSite[];
+  command?: string;
+  reason?: string;
+  /** Replaces the generated `<op> to <target>` text. */
+  text?: string;
+  props?: Record<string, unknown>;
+}
+
+/** Reports a refusal and returns the error to deliver. */
+export function refuse(op: string, target: string | undefined, o: RefuseOptions = {}): BlockedError {
+  const sites = o.sites ?? callSites();
+  const rec: GuardRecord = { event: 'blocked', op, reason: o.reason ?? 'network access is blocked' };
+  if (target !== undefined) rec.target = target;
+  if (o.command !== undefined) rec.command = o.command;
+  report(rec, sites);
+  return blockedError(`worm-run: network access is blocked: ${o.text ?? phrase(op, target)}`, o.hide, o.props);
+}
+
+/** Reports a warning (the operation goes ahead). */
+export function warn(op: string, target: string | undefined, reason: string, command?: string, sites?: CallSite[]): void {
+  const rec: GuardRecord = { event: 'warning', op, reason };
+  if (target !== undefined) rec.target = target;
+  if (command !== undefined) rec.command = command;
+  report(rec, sites ?? callSites());
+}
+
+/** `host:port`, with brackets around an IPv6 address. */
+export function hostPort(host: unknown, port: unknown): string {
+  const h = host === undefined || host === null || host === '' ? 'localhost' : String(host);
+  const p = port === undefined || port === null ? '' : `:${String(port)}`;
+  return h.includes(':') && !h.startsWith('[') ? `[${h}]${p}` : `${h}${p}`;
+}

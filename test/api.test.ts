@@ -1,0 +1,99 @@
+/**
+ * Issue 6, part 3: the library API. `run()` goes through the same supervisor as the CLI and
+ * resolves to one result shape; it never filters the process that calls it.
+ */
+import { createConnection } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../dist/index.js';
+import { startRecorder, type Recorder } from './helpers/recorder.js';
+import { auditLines, tempDir, testEnv } from './helpers/run.js';
+
+let rec: Recorder;
+beforeAll(async () => {
+  rec = await startRecorder();
+});
+afterAll(async () => {
+  await rec.close();
+});
+
+const env = testEnv();
+const dir = tempDir('worm-run-api-');
+
+describe('run()', () => {
+  it('a clean run: exit code, output, resource usage, no refusals', async () => {
+    const r = await run(['sh', '-c', 'read x; echo "got $x"; echo to-stderr >&2; exit 3'], { input: 'hello\n', env });
+    expect(r).toMatchObject({ exitCode: 3, signal: null, status: 3, limit: null, blocked: 0, warnings: 0, records: [], error: null });
+    expect(r.stdout).toBe('got hello\n');
+    expect(r.stderr).toBe('to-stderr\n');
+    expect(r.pid).toBeGreaterThan(0);
+    expect(r.runId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(r.rusage).toMatchObject({ maxRssKb: expect.any(Number), userMs: expect.any(Number) });
+    expect(r.wallMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('a refused connection: the target fails, nothing arrives, and the caller itself is not filtered', async () => {
+    rec.reset();
+    const r = await run(['curl', '-sS', '--noproxy', '*', `http://127.0.0.1:${rec.port}/api-test`], { env });
+    expect(r.exitCode).toBe(7);
+    expect(r.stderr).toMatch(/Couldn't connect|Failed to connect/);
+    expect(await rec.settle()).toEqual([]);
+    // The calling process keeps its network: the API only adds a child.
+    await new Promise<void>((resolve, reject) => {
+      const s = createConnection(rec.port, '127.0.0.1', () => { s.end('from-the-host\n'); resolve(); });
+      s.on('error', reject);
+    });
+    expect(await rec.waitFor('from-the-host')).toBe(true);
+  });
+
+  it("a Node target's refusals come back as records", async () => {
+    rec.reset();
+    const script = join(dir, 'connect.js');
+    writeFileSync(script, `require('net').connect(${rec.port}, '127.0.0.1').on('error', (e) => { console.log(e.code); });\n`);
+    const r = await run([script], { env });
+    expect(r.stdout).toBe('ERR_WORM_BLOCKED\n');
+    expect(r.blocked).toBe(1);
+    expect(r.records[0]).toMatchObject({ event: 'blocked', op: 'net.connect', target: `127.0.0.1:${rec.port}` });
+    expect(await rec.settle()).toEqual([]);
+  });
+
+  it('a limit hit', async () => {
+    const r = await run(['/usr/bin/python3', '-c', 'while True: pass'], { policy: { limits: { cpu: 1 } }, env });
+    expect(r.signal).toBe('SIGXCPU');
+    expect(r.status).toBe(152);
+    expect(r.limit).toMatchObject({ limit: 'cpu', budget: '1 s' });
+  });
+
+  it('a wall-clock timeout and an abort signal', async () => {
+    const t = await run(['sleep', '20'], { policy: { limits: { timeout: '300ms' } }, env });
+    expect(t.status).toBe(124);
+    expect(t.limit?.limit).toBe('timeout');
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    const a = await run(['sleep', '20'], { signal: ac.signal, env });
+    expect(a.signal).toBe('SIGKILL');
+  });
+
+  it('a target that cannot start resolves with the status and the error, it does not throw', async () => {
+    const r = await run(['definitely-not-a-command-here'], { env });
+    expect(r).toMatchObject({ pid: null, status: 127, exitCode: null });
+    expect(r.error?.code).toBe('ERR_WORM_NOT_FOUND');
+    expect(r.error?.message).toBe('definitely-not-a-command-here: command not found');
+  });
+
+  it('rejects a bad policy with the same messages as a policy file', async () => {
+    await expect(run(['true'], { policy: { limits: { memory: '12Q' } } as never })).rejects.toThrow(
+      'options.policy: limits.memory: "12Q" is not a size; use a number with K, M or G (e.g. 512M)');
+    await expect(run([] as string[])).rejects.toMatchObject({ code: 'ERR_WORM_USAGE' });
+  });
+
+  it('writes the audit trail when asked, and inherits stdio on request', async () => {
+    const log = join(dir, 'api.jsonl');
+    const r = await run(['true'], { policy: { audit: { log } }, stdio: 'inherit', env });
+    expect(r.stdout).toBeNull();
+    const lines = auditLines(readFileSync(log, 'utf8'));
+    expect(lines.map((l) => l.event)).toEqual(['start', 'exit']);
+    expect(lines.every((l) => l.run === r.runId && l.pid === r.pid)).toBe(true);
+  });
+});

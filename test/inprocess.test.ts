@@ -1,0 +1,138 @@
+/**
+ * Issue 5, part 3: the in-process fast path keeps what the supervised mode keeps: argv,
+ * require.main, ESM entry points, exit codes, the network filter, the guard, limits (with a
+ * native watchdog), and says in its `start` record that later records come from inside.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRecorder, type Recorder } from './helpers/recorder.js';
+import { auditLines, procStatus, tempDir, worm } from './helpers/run.js';
+
+const dir = tempDir('worm-run-inprocess-');
+function script(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+let rec: Recorder;
+beforeAll(async () => {
+  rec = await startRecorder();
+});
+afterAll(async () => {
+  await rec.close();
+});
+
+describe('--in-process', () => {
+  it('runs a CommonJS script as the main module with its own argv and exit code', async () => {
+    const p = script('main.cjs', `
+      console.log(JSON.stringify({ argv: process.argv.slice(1), main: require.main === module, filename: __filename }));
+      process.exitCode = 7;
+    `);
+    const r = await worm(['--in-process', p, 'a', '--b']);
+    expect(r.code).toBe(7);
+    expect(JSON.parse(r.stdout)).toEqual({ argv: [p, 'a', '--b'], main: true, filename: p });
+    expect(r.stderr).toBe('');
+  });
+
+  it('runs an ESM entry point (import.meta.url, top-level await)', async () => {
+    const p = script('main.mjs', `
+      await new Promise((r) => setTimeout(r, 10));
+      console.log(import.meta.url, process.argv[2]);
+    `);
+    const r = await worm(['--in-process', p, 'x']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`file://${p} x\n`);
+  });
+
+  it('an uncaught exception prints as under node and exits 1', async () => {
+    const p = script('throws.js', 'throw new Error("boom from the script");\n');
+    const r = await worm(['--in-process', p]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Error: boom from the script/);
+    expect(r.stderr).toContain(p);
+  });
+
+  it('holds the network at the kernel on every thread, past the guard and in a worker', async () => {
+    rec.reset();
+    const p = script('raw.js', `
+      const fs = require('fs');
+      const st = fs.readFileSync('/proc/self/status', 'utf8');
+      console.log(/Seccomp:\\s+2/.test(st) ? 'filtered' : 'NOT filtered');
+      // Past the guard: the raw handle, then a worker thread doing the same.
+      let raw;
+      try { raw = process.binding('tcp_wrap'); } catch (e) { console.log('binding', e.code); }
+      const { Worker } = require('worker_threads');
+      const w = new Worker("const net=require('net'); const s=net.connect(${rec.port}, '127.0.0.1'); s.on('error', e => require('worker_threads').parentPort.postMessage(e.code));", { eval: true, execArgv: [] });
+      w.on('message', (m) => { console.log('worker', m); w.terminate(); });
+    `);
+    const r = await worm(['--in-process', p]);
+    expect(r.stdout).toMatch(/^filtered$/m);
+    expect(r.stdout).toMatch(/^binding ERR_WORM_BLOCKED$/m);
+    expect(r.stdout).toMatch(/^worker (ERR_WORM_BLOCKED|EPERM)$/m);
+    expect(await rec.settle()).toEqual([]);
+  });
+
+  it('the guard refuses with ERR_WORM_BLOCKED and the refusal reaches the audit trail', async () => {
+    rec.reset();
+    const log = join(dir, 'guard.jsonl');
+    const p = script('connect.js', `require('net').connect(${rec.port}, '127.0.0.1').on('error', (e) => console.log(e.code, e.message));\n`);
+    const r = await worm(['--in-process', '--audit-log', log, p]);
+    expect(r.stdout).toBe(`ERR_WORM_BLOCKED worm-run: network access is blocked: net.connect to 127.0.0.1:${rec.port}\n`);
+    const lines = auditLines(readFileSync(log, 'utf8'));
+    expect(lines.map((l) => l.event)).toEqual(['start', 'blocked', 'exit']);
+    expect(lines[0]).toMatchObject({ mode: 'in-process', trust: expect.stringContaining('from inside the sandbox') });
+    expect(lines[1]).toMatchObject({ source: 'guard', op: 'net.connect' });
+    expect(lines[2]).toMatchObject({ source: 'in-process', code: 0, blocked: 1 });
+    expect(await rec.settle()).toEqual([]);
+  });
+
+  it('the native watchdog stops a busy loop at the CPU budget and writes the verdict', async () => {
+    const log = join(dir, 'cpu.jsonl');
+    const p = script('busy.js', 'for (;;) {}\n');
+    const r = await worm(['--in-process', '--cpu', '1', '--audit-log', log, p]);
+    expect(r.signal).toBe('SIGXCPU');
+    expect(r.stderr).toContain(`worm-run: stopped ${p}: CPU limit of 1 s reached`);
+    const lines = auditLines(readFileSync(log, 'utf8'));
+    expect(lines.map((l) => l.event)).toEqual(['start', 'limit', 'exit']);
+    expect(lines[2]).toMatchObject({ limit: 'cpu', signal: 'SIGXCPU' });
+  });
+
+  it('the native watchdog keeps the wall clock even when the event loop is blocked', async () => {
+    const log = join(dir, 'timeout.jsonl');
+    const p = script('blocked.js', 'const end = Date.now() + 60000; while (Date.now() < end) {}\n');
+    const t0 = Date.now();
+    const r = await worm(['--in-process', '--timeout', '700ms', '--audit-log', log, p]);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(r.signal).toBe('SIGTERM');
+    expect(r.stderr).toContain('wall-clock limit of 0.7 s reached');
+    expect(auditLines(readFileSync(log, 'utf8')).map((l) => l.event)).toEqual(['start', 'limit', 'exit']);
+  });
+
+  it('applies the rlimits to itself', async () => {
+    const p = script('limits.js', "process.stdout.write(require('fs').readFileSync('/proc/self/limits', 'utf8'));\n");
+    const r = await worm(['--in-process', '--max-files', '77', '--max-file-size', '3M', p]);
+    expect(r.stdout).toMatch(/^Max open files\s+77\s+77/m);
+    expect(r.stdout).toMatch(/^Max file size\s+3145728\s+3145728/m);
+    expect(r.stdout).toMatch(/^Max core file size\s+0\s+0/m);
+  });
+
+  it('refuses what it cannot keep, with a clear message', async () => {
+    const bin = await worm(['--in-process', '--', 'true']);
+    expect(bin.code).toBe(125);
+    expect(bin.stderr).toBe('worm-run: --in-process runs Node scripts only; true is not one (drop --in-process to run it supervised)\n');
+    const p = script('ok.js', '');
+    const user = await worm(['--in-process', '--user', 'nobody', p]);
+    expect(user.code).toBe(125);
+    expect(user.stderr).toBe('worm-run: --user needs the supervised mode: a running Node process cannot safely change its identity\n');
+  });
+
+  it('the supervised default is unchanged: worm-run itself stays a separate, filtered process', async () => {
+    const p = script('ppid.js', "console.log(process.ppid); setTimeout(() => {}, 300);\n");
+    const r = await worm([p]);
+    const ppid = Number(r.stdout.trim());
+    expect(ppid).not.toBe(process.pid);
+    expect(procStatus(ppid)).toBeNull();
+  });
+});

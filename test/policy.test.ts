@@ -1,0 +1,138 @@
+/**
+ * Issue 6, part 1: policy files. Validation against the shipped JSON Schema with errors that
+ * name the setting, flags overriding the file, WORM_RUN_CONFIG, and no implicit discovery.
+ */
+import Ajv2020 from 'ajv/dist/2020.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, STACK_FRAME, auditLines, tempDir, testEnv, worm } from './helpers/run.js';
+
+const dir = tempDir('worm-run-policy-');
+let n = 0;
+function policyFile(doc: unknown): string {
+  const p = join(dir, `policy-${n++}.json`);
+  writeFileSync(p, typeof doc === 'string' ? doc : JSON.stringify(doc));
+  return p;
+}
+
+interface Printed {
+  policy: { network: { allowUnix: boolean }; limits: { limit: string; value: string }[]; audit: string; mode: string; guard: { denyCommands: string[] } };
+  filter: { rules: { syscall: string }[] };
+}
+async function printed(args: string[], env?: Record<string, string>): Promise<Printed> {
+  const r = await worm([...args, '--print-policy'], env ? { env: testEnv(env) } : {});
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as Printed;
+}
+const limit = (p: Printed, name: string) => p.policy.limits.find((l) => l.limit === name)?.value;
+
+describe('policy file', () => {
+  it('applies every section', async () => {
+    const p = policyFile({
+      network: { allowUnix: true },
+      limits: { cpu: '30s', memory: '512M', timeout: 120, killAfter: '5s', maxFiles: 256, maxFileSize: '10M', core: true },
+      commands: { deny: ['docker'], allow: ['ping'] },
+      guard: { denyImports: true },
+      audit: { log: 'trail.jsonl' },
+    });
+    const got = await printed(['--config', p]);
+    expect(got.policy.network.allowUnix).toBe(true);
+    expect(limit(got, 'cpu')).toBe('30 s');
+    expect(limit(got, 'memory')).toBe('512M');
+    expect(limit(got, 'timeout')).toBe('120 s');
+    expect(limit(got, 'max-files')).toBe('256');
+    expect(limit(got, 'core')).toBe('allowed');
+    expect(got.policy.guard.denyCommands).toEqual(['docker']);
+    // Relative audit paths are relative to the policy file, not to wherever worm-run runs.
+    expect(got.policy.audit).toBe(join(dir, 'trail.jsonl'));
+    expect(got.filter.rules.some((r) => r.syscall === 'connect')).toBe(false);
+  });
+
+  it('is overridden by flags', async () => {
+    const p = policyFile({ limits: { cpu: 30, memory: '1G' }, audit: { log: '-' } });
+    const got = await printed(['--config', p, '--cpu', '5', '--audit-log', join(dir, 'x.jsonl')]);
+    expect(limit(got, 'cpu')).toBe('5 s');
+    expect(limit(got, 'memory')).toBe('1G');
+    expect(got.policy.audit).toBe(join(dir, 'x.jsonl'));
+  });
+
+  it('is read from WORM_RUN_CONFIG when --config is absent, and --config wins over it', async () => {
+    const a = policyFile({ limits: { cpu: 11 } });
+    const b = policyFile({ limits: { cpu: 22 } });
+    expect(limit(await printed([], { WORM_RUN_CONFIG: a }), 'cpu')).toBe('11 s');
+    expect(limit(await printed(['--config', b], { WORM_RUN_CONFIG: a }), 'cpu')).toBe('22 s');
+  });
+
+  it('is enforced, not only printed: the limit and the audit destination hold', async () => {
+    const log = join(dir, 'enforced.jsonl');
+    const p = policyFile({ limits: { maxFileSize: '1K' }, audit: { log } });
+    const r = await worm(['--config', p, '--', 'sh', '-c', 'cat /proc/self/limits']);
+    expect(r.stdout).toMatch(/^Max file size\s+1024\s+1024\s+bytes/m);
+    expect(auditLines(readFileSync(log, 'utf8')).map((l) => l.event)).toEqual(['start', 'exit']);
+  });
+
+  it('is never discovered implicitly: a policy in the working directory or beside the target is ignored', async () => {
+    const cwd = tempDir('worm-run-nodiscovery-');
+    for (const name of ['worm-run.json', '.worm-run.json', 'worm-run.config.json', '.wormrc']) {
+      writeFileSync(join(cwd, name), JSON.stringify({ network: { allowUnix: true } }));
+    }
+    const got = await printed([], {});
+    expect(got.policy.network.allowUnix).toBe(false);
+    const r = await worm(['--', '/usr/bin/python3', '-c', 'import socket\ntry:\n  socket.socket(socket.AF_UNIX)\n  print("unix allowed")\nexcept OSError as e:\n  print("unix refused", e.errno)'], { cwd });
+    expect(r.stdout).toBe('unix refused 1\n');
+  });
+});
+
+describe('policy file errors: exit 125, one line naming the file and the setting', () => {
+  const cases: [unknown, string][] = [
+    [{ limits: { memory: '12Q' } }, 'limits.memory: "12Q" is not a size; use a number with K, M or G (e.g. 512M)'],
+    [{ limits: { cpu: 'soon' } }, 'limits.cpu: "soon" is not a duration; use seconds or a unit: 30, 30s, 500ms, 2m, 1h'],
+    [{ limits: { cpuu: 1 } }, 'limits.cpuu: unknown setting (known here: cpu, memory, addressSpace, timeout, killAfter, maxProcs, maxFiles, maxFileSize, core)'],
+    [{ network: { allowUnix: 'yes' } }, 'network.allowUnix: must be a boolean (got "yes")'],
+    [{ limits: { maxFiles: 2.5 } }, 'limits.maxFiles: must be a whole number (got 2.5)'],
+    [{ limits: { maxFiles: 0 } }, 'limits.maxFiles: "0" is not a whole number greater than zero'],
+    [{ mode: 'turbo' }, 'mode: must be one of "supervised", "in-process" (got "turbo")'],
+    [{ commands: { deny: ['rm -rf'] } }, 'commands.deny[0]: "rm -rf" is not allowed here (expected ^[A-Za-z0-9._+-]+$)'],
+    [{ nope: true }, 'nope: unknown setting (known here: network, limits, user, group, commands, guard, nodeOptions, audit, mode)'],
+    [[1, 2], '(top level): must be an object (got [1,2])'],
+    ['{"limits": ', 'not valid JSON: Unexpected end of JSON input'],
+  ];
+  for (const [doc, message] of cases) {
+    it(message, async () => {
+      const p = policyFile(doc);
+      const r = await worm(['--config', p, '--', 'true']);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toBe(`worm-run: ${p}: ${message}\n`);
+      expect(r.stderr).not.toMatch(STACK_FRAME);
+    });
+  }
+
+  it('a missing file', async () => {
+    const r = await worm(['--config', join(dir, 'absent.json'), '--', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe(`worm-run: ${join(dir, 'absent.json')}: cannot read the policy file: ENOENT\n`);
+  });
+});
+
+describe('the shipped schema', () => {
+  const schema = JSON.parse(readFileSync(join(ROOT, 'schema/policy.schema.json'), 'utf8')) as object;
+  const ajv = new Ajv2020.default({ allErrors: true, strict: false });
+  const check = ajv.compile(schema);
+
+  it('is a valid JSON Schema (2020-12) and agrees with worm-run on good and bad documents', async () => {
+    const good = [{}, { limits: { cpu: 30, memory: '2G' } }, { network: { allowUnix: true }, mode: 'in-process' }, { user: 'nobody', limits: { maxProcs: 5 } }];
+    const bad = [{ limits: { memory: '12Q' } }, { limits: { cpuu: 1 } }, { mode: 'x' }, { audit: { log: '' } }, { nodeOptions: ['no-dash'] }];
+    for (const doc of good) {
+      expect(check(doc), JSON.stringify(check.errors)).toBe(true);
+      const r = await worm(['--config', policyFile(doc), '--print-policy']);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    for (const doc of bad) {
+      expect(check(doc)).toBe(false);
+      const r = await worm(['--config', policyFile(doc), '--print-policy']);
+      expect(r.code).toBe(125);
+    }
+  });
+});
