@@ -36,12 +36,18 @@ function program(): Command {
     .option('--allow-unix', 'allow AF_UNIX sockets (every other family stays refused)')
     .option('--audit-log <path>', "append JSON audit records to a file (0600), '-' for stderr, /dev/fd/N for a descriptor")
     .option('--deny-imports', 'Node targets: refuse network modules at require/import, not only at use')
-    .option('--deny-command <name>', 'Node targets: also refuse this command in child_process (repeatable)', collect, [])
-    .option('--allow-command <name>', 'Node targets: lift a built-in command refusal (repeatable)', collect, [])
-    .option('--node-option <option>', "Node targets: pass an option to Node itself, e.g. --node-option=--enable-source-maps (repeatable)", collect, [])
+    .option('--deny-command <name>', 'Node targets: also refuse this command in child_process (repeatable)', collect)
+    .option('--allow-command <name>', 'Node targets: lift a built-in command refusal (repeatable)', collect)
+    .option('--node-option <option>', "Node targets: pass an option to Node itself, e.g. --node-option=--enable-source-maps (repeatable)", collect)
     .option('--in-process', 'Node scripts: run inside this hardened process (one Node start; the trail after start is written from inside the sandbox)')
     .option('--config <file>', `read the policy from a JSON file (or set ${CONFIG_ENV}); flags override it`)
     .option('--print-policy', 'print the effective policy and the kernel filter as JSON, then exit')
+    .addHelpText('after', `
+Other commands:
+  worm-run doctor [--json]   check what this machine provides and run a live self-test
+
+Exit status: the target's own; 128+N when a signal killed it; 124 at the --timeout;
+125 worm-run failed (bad option or policy); 126 target not executable; 127 not found.`)
     .passThroughOptions()
     .exitOverride()
     .configureOutput({
@@ -51,7 +57,7 @@ function program(): Command {
     });
 }
 
-function collect(value: string, previous: string[]): string[] {
+function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
