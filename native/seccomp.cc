@@ -71,10 +71,12 @@ std::vector<Rule> FilterRules(const FilterOptions& opts) {
   r.push_back({"io_uring_setup", __NR_io_uring_setup, Verdict::Enosys, Cond::Always, 0, {0, 0}, 0,
                "io_uring can open and connect sockets without the calls above; ENOSYS makes "
                "libuv and liburing fall back to ordinary calls"});
-  r.push_back({"io_uring_enter", __NR_io_uring_enter, P, Cond::Always, 0, {0, 0}, 0,
-               "io_uring (a ring passed in from outside)"});
-  r.push_back({"io_uring_register", __NR_io_uring_register, P, Cond::Always, 0, {0, 0}, 0,
-               "io_uring (a ring passed in from outside)"});
+  if (!opts.keepExistingRings) {
+    r.push_back({"io_uring_enter", __NR_io_uring_enter, P, Cond::Always, 0, {0, 0}, 0,
+                 "io_uring (a ring passed in from outside)"});
+    r.push_back({"io_uring_register", __NR_io_uring_register, P, Cond::Always, 0, {0, 0}, 0,
+                 "io_uring (a ring passed in from outside)"});
+  }
   const char* reach = "would reach into another process (the supervisor included)";
   r.push_back({"ptrace", __NR_ptrace, P, Cond::Always, 0, {0, 0}, 0, reach});
   r.push_back({"process_vm_readv", __NR_process_vm_readv, P, Cond::Always, 0, {0, 0}, 0, reach});
@@ -235,7 +237,10 @@ bool BuildFilter(const FilterOptions& opts, std::vector<sock_filter>* out, std::
 namespace worm {
 
 bool ReadFilterOptions(Napi::Value v, FilterOptions* out) {
-  if (v.IsObject()) out->allowUnix = v.As<Napi::Object>().Get("allowUnix").ToBoolean().Value();
+  if (v.IsObject()) {
+    out->allowUnix = v.As<Napi::Object>().Get("allowUnix").ToBoolean().Value();
+    out->keepExistingRings = v.As<Napi::Object>().Get("keepExistingRings").ToBoolean().Value();
+  }
   return true;
 }
 

@@ -10,6 +10,10 @@ namespace worm {
 
 struct FilterOptions {
   bool allowUnix = false;
+  // For worm-run's own process (the supervisor, the in-process mode): libuv on Node 22+ has
+  // already set up an io_uring ring for its event loop and aborts if io_uring_enter fails. New
+  // rings stay refused; the existing one is left to libuv. Targets never get this.
+  bool keepExistingRings = false;
 };
 
 enum class Verdict { Eperm, Enosys };

@@ -23,10 +23,12 @@ namespace worm {
 
 // hardenSelf({allowUnix}): the network filter on every thread of this process (TSYNC), and
 // non-dumpable so that no process of the same user can open /proc/<pid>/mem or ptrace it.
+// io_uring_enter/register stay allowed here for libuv's existing ring (see FilterOptions).
 Napi::Value HardenSelf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   FilterOptions opts;
   ReadFilterOptions(info[0], &opts);
+  opts.keepExistingRings = true;
   std::vector<sock_filter> prog;
   std::string err;
   if (!BuildFilter(opts, &prog, &err)) return ThrowType(env, err);

@@ -12,7 +12,7 @@
  * pino is loaded only after the target has been started, so it costs nothing on the critical
  * path; records are written synchronously, so none is lost when worm-run exits or is killed.
  */
-import { constants, fstatSync, openSync, writeSync } from 'node:fs';
+import { constants, fstatSync, openSync, readFileSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
 import { WormError } from './errors.js';
 
 export type AuditEvent = 'start' | 'blocked' | 'warning' | 'limit' | 'exit';
@@ -31,6 +31,37 @@ interface PinoLike {
   flush(cb?: (err?: Error) => void): void;
 }
 
+function readOnly(fd: string | number): boolean {
+  const flags = /^flags:\s+(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1];
+  return flags !== undefined && (parseInt(flags, 8) & 3) === constants.O_RDONLY;
+}
+
+/**
+ * Whether descriptor fd can be one our caller handed us rather than one of Node's own, which
+ * carry the same low numbers: Node's are event-loop objects (anon inodes) and pipes whose read
+ * end it holds too. (Close-on-exec cannot tell: Node sets it on inherited descriptors up to 15.)
+ */
+function passedByCaller(fd: number): boolean {
+  let link: string;
+  try {
+    link = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return false;
+  }
+  if (link.startsWith('anon_inode:')) return false;
+  if (link.startsWith('pipe:')) {
+    if (readOnly(fd)) return false;
+    return !readdirSync('/proc/self/fd').some((f) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${f}`) === link && readOnly(f);
+      } catch {
+        return false;
+      }
+    });
+  }
+  return true;
+}
+
 /** Opens the destination now, so a bad path fails before anything runs. */
 export function openAuditDestination(log: string | undefined): AuditDestination {
   if (log === undefined) return { kind: 'none' };
@@ -39,7 +70,7 @@ export function openAuditDestination(log: string | undefined): AuditDestination 
   try {
     if (fdPath) {
       const fd = Number(fdPath[1]);
-      fstatSync(fd);
+      if (!passedByCaller(fd)) throw Object.assign(new Error('x'), { code: 'EBADF' });
       return { kind: 'fd', fd, path: log };
     }
     const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
@@ -53,7 +84,7 @@ export function openAuditDestination(log: string | undefined): AuditDestination 
     const err = e as NodeJS.ErrnoException;
     const why = err.code === 'ELOOP'
       ? 'it is a symbolic link (refused: a planted link could redirect the trail); give the real path'
-      : err.code === 'EBADF' ? 'that descriptor is not open' : err.message;
+      : err.code === 'EBADF' ? 'that descriptor was not passed to worm-run (open it in the shell, e.g. 3>trail.jsonl)' : err.message;
     throw new WormError('ERR_WORM_AUDIT', `--audit-log ${log}: cannot open: ${why}`);
   }
 }
@@ -88,8 +119,14 @@ export class AuditTrail {
     this.logger = pino({ base: null }, stream) as unknown as PinoLike;
   }
 
+  /**
+   * human: the one-line form for stderr. Refusals and warnings are printed only when there is no
+   * structured destination (a clean run with --audit-log prints nothing of worm-run's); a
+   * verdict (`limit`) is printed unless the records themselves go to stderr.
+   */
   write(level: AuditLevel, event: AuditEvent, fields: AuditRecord, human?: string): void {
-    if (human !== undefined && this.human && this.dest.kind !== 'stderr') {
+    const show = event === 'limit' ? this.dest.kind !== 'stderr' : this.dest.kind === 'none';
+    if (human !== undefined && this.human && show) {
       writeLine(`worm-run: ${human}`);
     }
     if (!this.logger) return;

@@ -17,8 +17,8 @@ import {
 import { rlimitsFor } from './limits.js';
 import { native, type Rusage, type SpawnSpec, type WaitResult } from './native.js';
 import { describeLimits, type Policy } from './policy.js';
-import { resolveTarget, type Target } from './target.js';
-import { descendants, signalPids } from './tree.js';
+import { resolveTarget, shebang, type Target } from './target.js';
+import { runProcesses, signalPids, startTime } from './tree.js';
 import { verdict, type LimitHit } from './verdict.js';
 import { newRunId } from './ids.js';
 import { VERSION } from './version.js';
@@ -113,7 +113,8 @@ export function guardEnv(env: NodeJS.ProcessEnv, policy: Policy, fd: number | nu
 function humanGuardLine(r: GuardRecord): string {
   const where = r.file ? ` (at ${r.file}${r.line ? `:${r.line}` : ''})` : '';
   if (r.event === 'warning') return `warning: ${r.reason ?? r.op}${r.target ? `: ${r.target}` : ''}${where}`;
-  return `blocked ${r.op}${r.target ? ` ${r.target}` : ''}${where}`;
+  const what = r.command && r.target && !r.target.startsWith(r.command) ? `${r.command}: ${r.target}` : (r.target ?? r.command);
+  return `blocked ${r.op}${what ? ` ${what}` : ''}${where}`;
 }
 
 function envArray(env: NodeJS.ProcessEnv): string[] {
@@ -127,6 +128,10 @@ function spawnFailure(e: unknown, target: Target): WormError {
   if (e instanceof WormError) return e;
   if (isSyscallError(e) && e.code === 'ERR_WORM_EXEC') {
     const why = e.message.replace(/^execve failed: /, '').replace(/ \(errno \d+\)$/, '');
+    const interp = e.errno === 2 ? shebang(target.path)?.[0] : undefined;
+    if (interp) {
+      return new WormError('ERR_WORM_NOT_FOUND', `cannot execute ${target.command}: its interpreter ${interp} was not found`, EXIT_NOT_FOUND, { cause: e });
+    }
     return e.errno === 2
       ? new WormError('ERR_WORM_NOT_FOUND', `${target.command}: ${why}`, EXIT_NOT_FOUND, { cause: e })
       : new WormError('ERR_WORM_NOT_EXECUTABLE', `cannot execute ${target.command}: ${why}`, EXIT_CANNOT_EXECUTE, { cause: e });
@@ -199,6 +204,8 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     return fail(spawnFailure(e, target), target);
   }
   const pid = started.pid;
+  // Read before anyone can reap the target: it is at least a zombie until waitChild runs.
+  const pidStart = startTime(pid) ?? 0;
   audit.setPid(pid);
 
   // Guard records may arrive before the start record is written: they wait for it.
@@ -243,9 +250,10 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
 
   // The whole run: the target's process group, its descendants and (CLI, a subreaper) every
   // orphan re-parented to us.
+  const tree = () => runProcesses(pid, pidStart, ctx.hardenSupervisor ? process.pid : undefined);
   const signalRun = (sig: NodeJS.Signals) => {
     if (newProcessGroup) signalPids([-pid], sig);
-    signalPids(ctx.hardenSupervisor ? descendants(process.pid) : [pid, ...descendants(pid)], sig);
+    signalPids(tree(), sig);
   };
 
   let timedOut = false;
@@ -282,9 +290,10 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   // Nothing the target started outlives the run. The library, not being a subreaper, can only
   // reach the target's process group once the target is gone.
   if (newProcessGroup) signalPids([-pid], 'SIGKILL');
-  if (ctx.hardenSupervisor) {
-    for (let round = 0; round < 20 && native.hasLiveChildren(); round++) {
-      signalPids(descendants(process.pid), 'SIGKILL');
+  // hasLiveChildren is the cheap answer for the common case: no child at all, nothing to scan.
+  if (ctx.hardenSupervisor && native.hasLiveChildren()) {
+    for (let round = 0, left = tree(); round < 20 && left.length > 0; round++, left = tree()) {
+      signalPids(left, 'SIGKILL');
       await new Promise((r) => setTimeout(r, 5));
     }
   }

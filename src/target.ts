@@ -20,24 +20,29 @@ export interface Target {
 
 const NODE_EXTENSIONS = new Set(['.js', '.mjs', '.cjs']);
 
-/** First line names node or worm-run: `#!/usr/bin/env node`, `#!/usr/bin/env -S worm-run --cpu 5`. */
-export function shebangIsNode(path: string): boolean {
+/** The first line's `#!` words, or undefined when the file has none. */
+export function shebang(path: string): string[] | undefined {
   let fd: number | undefined;
   try {
     fd = openSync(path, 'r');
     const buf = Buffer.alloc(256);
     const n = readSync(fd, buf, 0, buf.length, 0);
     const line = buf.subarray(0, n).toString('latin1').split('\n', 1)[0]!;
-    if (!line.startsWith('#!')) return false;
-    const words = line.slice(2).trim().split(/\s+/);
-    const interp = words[0]?.split('/').pop();
-    const prog = interp === 'env' ? words.slice(1).find((w) => !w.startsWith('-')) : interp;
-    return prog !== undefined && (/^node(js)?(\d+)?$/.test(prog) || prog === 'worm-run');
+    return line.startsWith('#!') ? line.slice(2).trim().split(/\s+/) : undefined;
   } catch {
-    return false;
+    return undefined;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** First line names node or worm-run: `#!/usr/bin/env node`, `#!/usr/bin/env -S worm-run --cpu 5`. */
+export function shebangIsNode(path: string): boolean {
+  const words = shebang(path);
+  if (!words) return false;
+  const interp = words[0]?.split('/').pop();
+  const prog = interp === 'env' ? words.slice(1).find((w) => !w.startsWith('-')) : interp;
+  return prog !== undefined && (/^node(js)?(\d+)?$/.test(prog) || prog === 'worm-run');
 }
 
 function notFound(command: string, why: string): WormError {

@@ -32,7 +32,7 @@ describe('worm-run doctor', () => {
     const r = await worm(['doctor']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^worm-run doctor \d+\.\d+\.\d+\n/);
-    expect(r.stdout).toMatch(/^ {2}ok {4}live probe {16}sockets of every family refused/m);
+    expect(r.stdout).toMatch(/^ {2}ok {4}live probe {17}sockets of every family refused/m);
     expect(r.stdout).toMatch(/^result: this machine provides the protection worm-run promises$/m);
   });
 
