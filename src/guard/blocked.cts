@@ -3,57 +3,20 @@
  * where in the user's program the refused call came from.
  *
  * Everything here runs inside the target and must never throw into it: reporting failures are
- * swallowed (the kernel filter is what holds; the record is for the audit trail).
+ * swallowed (the kernel filter is what holds; the record is for the audit trail). Loaded on the
+ * first refusal, not at start-up.
  */
 import fs = require('node:fs');
-import type { GuardConfig, GuardRecord } from './protocol.cjs';
+import type { GuardRecord } from './protocol.cjs';
+import { GUARD_DIR, channelOk, config } from './config.cjs';
 
-/** The guard's own files: frames from here are never "the user's line". */
-export const GUARD_DIR = __dirname;
-export const PRELOAD = `${__dirname}/preload.cjs`;
 export const BLOCKED_CODE = 'ERR_WORM_BLOCKED';
 
 /** Records longer than this are trimmed, so one write(2) on the pipe stays atomic (PIPE_BUF). */
 const MAX_RECORD_BYTES = 3800;
 
 // Captured once: user code may replace fs functions later.
-const { fstatSync, writeSync } = fs;
-
-export const config: GuardConfig = {
-  v: 1, fd: null, ino: null, denyImports: false, denyCommands: [], allowCommands: [], allowUnix: false,
-};
-/** The configuration as JSON, handed on to workers and child processes. */
-export let configText = '';
-
-/** Reads the configuration; anything malformed leaves the safe defaults (no reporting). */
-export function setConfig(text: string | undefined): void {
-  if (typeof text !== 'string' || text === '') return;
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return;
-  }
-  if (typeof v !== 'object' || v === null) return;
-  const o = v as Record<string, unknown>;
-  const strings = (x: unknown): string[] => (Array.isArray(x) ? x.filter((s): s is string => typeof s === 'string') : []);
-  config.fd = Number.isInteger(o.fd) && (o.fd as number) >= 0 ? (o.fd as number) : null;
-  config.ino = typeof o.ino === 'number' ? o.ino : null;
-  config.denyImports = o.denyImports === true;
-  config.denyCommands = strings(o.denyCommands);
-  config.allowCommands = strings(o.allowCommands);
-  config.allowUnix = o.allowUnix === true;
-  configText = text;
-}
-
-/** The channel is usable in this process: the descriptor is the very pipe the supervisor made. */
-export function channelOk(): boolean {
-  try {
-    return config.fd !== null && config.ino !== null && fstatSync(config.fd).ino === config.ino;
-  } catch {
-    return false;
-  }
-}
+const { writeSync } = fs;
 
 export type CallSite = NodeJS.CallSite;
 
@@ -91,7 +54,7 @@ function fileOf(site: CallSite): string | null {
 export function userLocation(sites: CallSite[]): { file?: string; line?: number } {
   for (const s of sites) {
     const f = fileOf(s);
-    if (!f || f.startsWith('node:') || f.startsWith(GUARD_DIR) || f.startsWith('file://' + GUARD_DIR)) continue;
+    if (!f || f.startsWith('node:') || f.startsWith(`${GUARD_DIR}/`) || f.startsWith(`file://${GUARD_DIR}/`)) continue;
     let file = f;
     if (f.startsWith('file://')) {
       try {
@@ -120,12 +83,28 @@ function clip(s: string | undefined, max: number): string | undefined {
   return s === undefined || s.length <= max ? s : `${s.slice(0, max - 1)}…`;
 }
 
-/** Writes one record to the supervisor. Never throws. */
+/**
+ * In-process mode (src/inprocess.ts) has no channel: worm-run shares the process and puts a
+ * function here that writes the record to its audit trail.
+ */
+const REPORT_HOOK = Symbol.for('worm-run.guard.report');
+
+/** Writes one record to the supervisor (or the in-process reporter). Never throws. */
 export function report(rec: GuardRecord, sites?: CallSite[]): void {
   try {
-    if (!channelOk()) return;
+    const hook = (globalThis as Record<symbol, unknown>)[REPORT_HOOK];
+    const toChannel = channelOk();
+    if (!toChannel && typeof hook !== 'function') return;
     const full: GuardRecord = { ...rec };
     if (full.file === undefined && sites) Object.assign(full, userLocation(sites));
+    if (typeof hook === 'function') {
+      try {
+        hook({ ...full });
+      } catch {
+        // the reporter's problem, not the target's
+      }
+    }
+    if (!toChannel) return;
     full.target = clip(full.target, 1500);
     full.command = clip(full.command, 300);
     full.file = clip(full.file, 800);
@@ -192,6 +171,8 @@ export interface RefuseOptions {
   reason?: string;
   /** Replaces the generated `<op> to <target>` text. */
   text?: string;
+  /** Where in the user's program, when the stack cannot tell (ESM resolve hooks). */
+  where?: { file?: string; line?: number };
   props?: Record<string, unknown>;
 }
 
@@ -201,6 +182,7 @@ export function refuse(op: string, target: string | undefined, o: RefuseOptions 
   const rec: GuardRecord = { event: 'blocked', op, reason: o.reason ?? 'network access is blocked' };
   if (target !== undefined) rec.target = target;
   if (o.command !== undefined) rec.command = o.command;
+  if (o.where?.file) Object.assign(rec, o.where);
   report(rec, sites);
   return blockedError(`worm-run: network access is blocked: ${o.text ?? phrase(op, target)}`, o.hide, o.props);
 }

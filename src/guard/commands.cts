@@ -280,6 +280,11 @@ export function analyzeShellString(script: string, policy: CommandPolicy, names:
   } catch {
     return { blocked: null, url };
   }
+  // bash opens sockets itself for these: `exec 3<>/dev/tcp/host/80`, `echo x >/dev/udp/host/53`.
+  const dev = parsed.redirects.find((r) => /^\/dev\/(tcp|udp)\//.test(r));
+  if (dev && !policy.allow.has('/dev/tcp')) {
+    return { blocked: { command: dev.slice(0, 8), word: dev, reason: 'network redirection of the shell' }, url: null };
+  }
   for (const sub of parsed.substitutions) {
     const r = analyzeShellString(sub, policy, names, depth + 1);
     if (r.blocked) return r;
@@ -303,6 +308,9 @@ interface Word {
   value: string;
   /** Quoted or escaped anywhere: never a reserved word. */
   quoted: boolean;
+  /** The literal text before any quote, escape or expansion (`B=` of `B="x y"`). */
+  plain: string;
+  open: boolean;
 }
 interface Op {
   kind: 'op';
@@ -315,6 +323,8 @@ export interface ParsedScript {
   commands: string[][];
   /** Bodies of $(...), `...`, <(...), >(...), found anywhere (also inside words and quotes). */
   substitutions: string[];
+  /** Targets of redirections (`>out`, `<>/dev/tcp/host/80`). */
+  redirects: string[];
 }
 
 const OPERATORS = ['&&', '||', ';;&', ';;', ';&', '|&', '<<<', '<<-', '&>>', '<<', '>>', '<&', '>&', '<>', '>|', '&>', ';', '&', '|', '(', ')', '<', '>', '\n'];
@@ -488,7 +498,14 @@ export function tokenize(s: string, subs: string[] = []): Token[] {
     if (cur) tokens.push(cur);
     cur = null;
   };
-  const word = (): Word => (cur ??= { kind: 'word', value: '', quoted: false });
+  /** Adds to the current word; literal text extends its plain prefix until anything else comes. */
+  const append = (text: string, quoted: boolean, literal = false) => {
+    const w: Word = (cur ??= { kind: 'word', value: '', quoted: false, plain: '', open: true });
+    w.value += text;
+    if (quoted) w.quoted = true;
+    if (literal && w.open) w.plain += text;
+    else w.open = false;
+  };
   while (i < s.length) {
     const ch = s[i]!;
     if (ch === ' ' || ch === '\t' || ch === '\r') {
@@ -501,9 +518,7 @@ export function tokenize(s: string, subs: string[] = []): Token[] {
         i += 2;
         continue;
       }
-      const w = word();
-      w.value += s[i + 1] ?? '';
-      w.quoted = true;
+      append(s[i + 1] ?? '', true);
       i += 2;
       continue;
     }
@@ -515,17 +530,13 @@ export function tokenize(s: string, subs: string[] = []): Token[] {
     if (ch === "'") {
       const e = s.indexOf("'", i + 1);
       const end = e < 0 ? s.length : e;
-      const w = word();
-      w.value += s.slice(i + 1, end);
-      w.quoted = true;
+      append(s.slice(i + 1, end), true);
       i = end + 1;
       continue;
     }
     if (ch === '$' && s[i + 1] === "'") {
       const [text, end] = ansiC(s, i + 2);
-      const w = word();
-      w.value += text;
-      w.quoted = true;
+      append(text, true);
       i = end + 1;
       continue;
     }
@@ -533,9 +544,7 @@ export function tokenize(s: string, subs: string[] = []): Token[] {
       const start = ch === '$' ? i + 2 : i + 1;
       const out = { text: '' };
       const end = matchDouble(s, start, subs, out);
-      const w = word();
-      w.value += out.text;
-      w.quoted = true;
+      append(out.text, true);
       i = end + 1;
       continue;
     }
@@ -544,27 +553,27 @@ export function tokenize(s: string, subs: string[] = []): Token[] {
       const e = matchParen(s, i + 2);
       const inner = s.slice(i + 3, Math.max(i + 3, e - 1));
       tokenize(inner, subs);
-      word().value += s.slice(i, e + 1);
+      append(s.slice(i, e + 1), false);
       i = e + 1;
       continue;
     }
     if (ch === '$' && s[i + 1] === '(') {
       const e = matchParen(s, i + 2);
       subs.push(s.slice(i + 2, e));
-      word().value += s.slice(i, e + 1);
+      append(s.slice(i, e + 1), false);
       i = e + 1;
       continue;
     }
     if (ch === '$' && s[i + 1] === '{') {
       const e = matchBrace(s, i + 2, subs);
-      word().value += s.slice(i, e + 1);
+      append(s.slice(i, e + 1), false);
       i = e + 1;
       continue;
     }
     if (ch === '`') {
       const e = matchBacktick(s, i + 1);
       subs.push(unescapeBacktick(s.slice(i + 1, e)));
-      word().value += s.slice(i, e + 1);
+      append(s.slice(i, e + 1), false);
       i = e + 1;
       continue;
     }
@@ -572,7 +581,7 @@ export function tokenize(s: string, subs: string[] = []): Token[] {
       flush();
       const e = matchParen(s, i + 2);
       subs.push(s.slice(i + 2, e));
-      tokens.push({ kind: 'word', value: s.slice(i, e + 1), quoted: true });
+      tokens.push({ kind: 'word', value: s.slice(i, e + 1), quoted: true, plain: '', open: false });
       i = e + 1;
       continue;
     }
@@ -606,7 +615,7 @@ export function tokenize(s: string, subs: string[] = []): Token[] {
             i++;
           }
         }
-        tokens.push({ kind: 'word', value: delim, quoted: true });
+        tokens.push({ kind: 'word', value: delim, quoted: true, plain: '', open: false });
         heredocs.push({ delim, expand: !quoted });
       }
       if (op === '\n' && heredocs.length > 0) {
@@ -624,7 +633,7 @@ export function tokenize(s: string, subs: string[] = []): Token[] {
       }
       continue;
     }
-    word().value += ch;
+    append(ch, false, true);
     i++;
   }
   flush();
@@ -636,6 +645,7 @@ export function parseShell(script: string): ParsedScript {
   const substitutions: string[] = [];
   const tokens = tokenize(script, substitutions);
   const commands: string[][] = [];
+  const redirects: string[] = [];
   let words: string[] = [];
   let atStart = true;
   let skipUntil: ((t: Token) => boolean) | null = null;
@@ -668,6 +678,8 @@ export function parseShell(script: string): ParsedScript {
     if (t.kind === 'op') {
       if (REDIRECTS.has(t.value)) {
         k++; // the redirection's target is not a command word
+        const target = tokens[k];
+        if (target?.kind === 'word' && t.value !== '<<' && t.value !== '<<-') redirects.push(target.value);
         continue;
       }
       if (caseState === 'body' && (t.value === ';;' || t.value === ';&' || t.value === ';;&')) {
@@ -685,6 +697,8 @@ export function parseShell(script: string): ParsedScript {
       if (SEPARATORS.has(t.value)) end();
       continue;
     }
+    // VAR=x (also VAR="x y", VAR=$(...)) before the command
+    if (atStart && /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/.test(t.plain)) continue;
     if (atStart && !t.quoted) {
       if (RESERVED_BEFORE_COMMAND.has(t.value)) continue;
       if (RESERVED_END.has(t.value)) {
@@ -709,13 +723,12 @@ export function parseShell(script: string): ParsedScript {
         skipUntil = (x) => x.kind === 'word' && x.value === close;
         continue;
       }
-      if (/^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/.test(t.value)) continue; // VAR=x before the command
     }
     words.push(t.value);
     atStart = false;
   }
   end();
-  return { commands, substitutions };
+  return { commands, substitutions, redirects };
 }
 
 /** Splits a string into words as a shell would (quotes, escapes), without expansions. */

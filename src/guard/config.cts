@@ -1,0 +1,54 @@
+/**
+ * The guard's configuration in this process (or thread), read once at start-up. Kept apart and
+ * tiny: it is one of the two files every Node process of a run loads.
+ */
+import fs = require('node:fs');
+import type { GuardConfig } from './protocol.cjs';
+
+/** = GUARD_ENV of protocol.cts (copied, not imported, to keep start-up to two files; a test checks it). */
+export const GUARD_ENV_NAME = 'WORM_RUN_GUARD';
+/** Worker environment data key: the configuration reaches workers whatever their `env`. */
+export const ENV_DATA_KEY = 'worm-run.guard';
+
+/** The guard's own directory: frames from here are never "the user's line". */
+export const GUARD_DIR = __dirname;
+export const PRELOAD = `${__dirname}/preload.cjs`;
+
+export const config: GuardConfig = {
+  v: 1, fd: null, ino: null, denyImports: false, denyCommands: [], allowCommands: [], allowUnix: false,
+};
+
+/** The configuration as JSON, handed on to child processes. */
+export const state = { text: '' };
+
+/** Reads the configuration; anything malformed leaves the safe defaults (no reporting). */
+export function setConfig(text: unknown): void {
+  if (typeof text !== 'string' || text === '') return;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return;
+  }
+  if (typeof v !== 'object' || v === null) return;
+  const o = v as Record<string, unknown>;
+  const strings = (x: unknown): string[] => (Array.isArray(x) ? x.filter((s): s is string => typeof s === 'string') : []);
+  config.fd = Number.isInteger(o.fd) && (o.fd as number) >= 0 ? (o.fd as number) : null;
+  config.ino = typeof o.ino === 'number' ? o.ino : null;
+  config.denyImports = o.denyImports === true;
+  config.denyCommands = strings(o.denyCommands);
+  config.allowCommands = strings(o.allowCommands);
+  config.allowUnix = o.allowUnix === true;
+  state.text = text;
+}
+
+const { fstatSync } = fs;
+
+/** The channel is usable here: the descriptor is the very pipe the supervisor made. */
+export function channelOk(): boolean {
+  try {
+    return config.fd !== null && config.ino !== null && fstatSync(config.fd).ino === config.ino;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * The module-hook guard (layer 3), preloaded into every Node process and worker of a run with
+ * `--require` (NODE_OPTIONS). It refuses network operations with ERR_WORM_BLOCKED, filters
+ * child_process commands and reports each refusal to the supervisor (see protocol.cts).
+ *
+ * Every run pays for this file, so it only installs thin wrappers at the choke points; the
+ * decisions, the errors and the reporting live in modules loaded on first use (network.cts,
+ * subprocess.cts + commands.cts, workers.cts, blocked.cts, imports.cts for --deny-imports).
+ *
+ * The wrappers are installed on objects shared by every way of obtaining a module (the CJS
+ * exports objects and the prototypes behind them), before any user code runs: require with or
+ * without `node:`, createRequire, process.getBuiltinModule and ESM imports (an ESM facade reads
+ * the exports object when it is first imported, so named imports bind the wrappers) all see them.
+ * net, dgram, dns, child_process, worker_threads and inspector are loaded here for that reason;
+ * tls, http, https and http2 are not (they all end in net.Socket#connect / net.Server#listen).
+ */
+import type * as WT from 'node:worker_threads';
+import { ENV_DATA_KEY, GUARD_ENV_NAME, config, setConfig, state } from './config.cjs';
+
+type AnyFn = (...args: any[]) => any;
+type Obj = Record<string, any>;
+
+let networkImpl: typeof import('./network.cjs') | undefined;
+let subprocessImpl: typeof import('./subprocess.cjs') | undefined;
+const network = () => (networkImpl ??= require('./network.cjs') as typeof import('./network.cjs'));
+const subprocess = () => (subprocessImpl ??= require('./subprocess.cjs') as typeof import('./subprocess.cjs'));
+
+function report(what: string, e: unknown): void {
+  try {
+    (require('./blocked.cjs') as typeof import('./blocked.cjs')).report({
+      event: 'warning', op: 'guard',
+      reason: `could not install the ${what} refusals: ${e instanceof Error ? e.message : String(e)}`,
+    });
+  } catch {
+    // nothing more to do
+  }
+}
+
+/** Replaces obj[key] (a method) with make(original); the new function keeps the old name. */
+function wrap(obj: Obj, key: string, make: (orig: AnyFn) => AnyFn): void {
+  const orig = obj[key];
+  if (typeof orig !== 'function') return;
+  const fn = make(orig);
+  Object.defineProperty(fn, 'name', { value: orig.name || key });
+  obj[key] = fn;
+}
+
+function installNet(net: Obj): void {
+  wrap(net.Socket.prototype, 'connect', (orig) => function connect(this: any, ...args: unknown[]) {
+    return network().connect(this, args, orig, connect);
+  });
+  wrap(net.Server.prototype, 'listen', (orig) => function listen(this: any, ...args: unknown[]) {
+    return network().listen(this, args, orig, listen);
+  });
+}
+
+function installDgram(dgram: Obj): void {
+  const p = dgram.Socket.prototype;
+  wrap(p, 'bind', () => function bind(this: any, ...args: unknown[]) {
+    return network().dgramBind(this, args, bind);
+  });
+  wrap(p, 'send', () => function send(this: any, ...args: unknown[]) {
+    return network().dgramSend(this, args, send);
+  });
+  wrap(p, 'connect', () => function connect(this: any, ...args: unknown[]) {
+    return network().dgramConnect(this, args, connect);
+  });
+}
+
+const DNS_METHOD = /^(lookup|lookupService|resolve[A-Za-z0-9]*|reverse)$/;
+
+function wrapDns(obj: Obj, prefix: string, promise: boolean, own: boolean): void {
+  for (const key of own ? Object.getOwnPropertyNames(obj) : Object.keys(obj)) {
+    if (!DNS_METHOD.test(key)) continue;
+    const op = `${prefix}.${key}`;
+    wrap(obj, key, (orig) => function dnsCall(this: unknown, ...args: unknown[]) {
+      return network().dns(op, orig, this, args, promise, dnsCall);
+    });
+  }
+}
+
+function installDns(dns: Obj): void {
+  wrapDns(dns, 'dns', false, false);
+  wrapDns(dns.Resolver.prototype, 'dns.Resolver', false, true);
+  // Same object as require('dns/promises'); must be wrapped now, an ESM import of it bypasses dns.
+  const promises = dns.promises;
+  wrapDns(promises, 'dns.promises', true, false);
+  wrapDns(promises.Resolver.prototype, 'dns.promises.Resolver', true, true);
+}
+
+function installInspector(): void {
+  if (!process.features.inspector) return;
+  wrap(require('node:inspector'), 'open', () => function open(...args: unknown[]) {
+    return network().inspectorOpen(args, open);
+  });
+}
+
+/** process.binding names that hand out raw sockets, resolvers or process spawning. */
+const RAW_BINDINGS = new Set(['tcp_wrap', 'udp_wrap', 'cares_wrap', 'tls_wrap', 'pipe_wrap', 'stream_wrap', 'js_stream', 'process_wrap', 'spawn_sync']);
+
+function installBindings(): void {
+  for (const key of ['binding', '_linkedBinding']) {
+    const op = `process.${key}`;
+    wrap(process as unknown as Obj, key, (orig) => function binding(this: unknown, ...args: unknown[]) {
+      const name = String(args[0]);
+      if (RAW_BINDINGS.has(name) && !(name === 'pipe_wrap' && config.allowUnix)) return network().binding(op, name, binding);
+      return orig.apply(this, args);
+    });
+  }
+}
+
+/** fetch, WebSocket, EventSource: replaced without reading the originals (that loads undici). */
+function installGlobals(): void {
+  const g = globalThis as Obj;
+  const d = Object.getOwnPropertyDescriptor(g, 'fetch');
+  if (d) {
+    const original = (): AnyFn => (d.get ? d.get.call(g) : d.value);
+    const fetch = function fetch(this: unknown, ...args: unknown[]) {
+      return network().fetch(this, args, original, fetch);
+    };
+    Object.defineProperty(g, 'fetch', { value: fetch, writable: true, configurable: true, enumerable: d.enumerable ?? true });
+  }
+  for (const kind of ['WebSocket', 'EventSource'] as const) {
+    // On Node 22+ these are V8 lazy data properties: reading their descriptor, or redefining
+    // them, materializes them (loads undici, ~20 ms). Deleting first does not.
+    if (!Object.prototype.hasOwnProperty.call(g, kind)) continue;
+    delete g[kind];
+    let cls: Function | undefined;
+    Object.defineProperty(g, kind, {
+      configurable: true,
+      enumerable: false,
+      get: () => (cls ??= network().connectionClass(kind)),
+      set: (v: unknown) => Object.defineProperty(g, kind, { value: v, writable: true, configurable: true, enumerable: false }),
+    });
+  }
+}
+
+function installChildProcess(cp: Obj): void {
+  wrap(cp.ChildProcess.prototype, 'spawn', (orig) => function spawn(this: any, options: Obj) {
+    return subprocess().spawn(this, options, orig, spawn);
+  });
+  for (const kind of ['spawnSync', 'execFileSync'] as const) {
+    wrap(cp, kind, (orig) => function fileSync(this: unknown, ...args: unknown[]) {
+      return subprocess().fileSync(kind, this, args, orig, fileSync);
+    });
+  }
+  wrap(cp, 'execSync', (orig) => function execSync(this: unknown, ...args: unknown[]) {
+    return subprocess().execSync(this, args, orig, execSync);
+  });
+}
+
+function installWorkers(wt: typeof WT): void {
+  if (state.text !== '') {
+    try {
+      wt.setEnvironmentData(ENV_DATA_KEY, state.text);
+    } catch {
+      // workers read the environment variable instead
+    }
+  }
+  const Original = wt.Worker;
+  class Worker extends Original {
+    constructor(filename: string | URL, options?: WT.WorkerOptions) {
+      super(filename, (require('./workers.cjs') as typeof import('./workers.cjs')).withGuard(options, wt) as WT.WorkerOptions);
+    }
+  }
+  Object.defineProperty(Worker, 'name', { value: 'Worker' });
+  (wt as { Worker: unknown }).Worker = Worker;
+}
+
+function install(): void {
+  const wt = require('node:worker_threads') as typeof WT;
+  let text: unknown = process.env[GUARD_ENV_NAME];
+  if (!wt.isMainThread) {
+    try {
+      const data = wt.getEnvironmentData(ENV_DATA_KEY);
+      if (typeof data === 'string') text = data;
+    } catch {
+      // keep the environment's
+    }
+  }
+  setConfig(text);
+  const steps: [string, () => void][] = [
+    ['process.binding', installBindings],
+    ['fetch/WebSocket/EventSource', installGlobals],
+    ['net', () => installNet(require('node:net'))],
+    ['dgram', () => installDgram(require('node:dgram'))],
+    ['dns', () => installDns(require('node:dns'))],
+    ['inspector', installInspector],
+    ['child_process', () => installChildProcess(require('node:child_process'))],
+    ['worker_threads', () => installWorkers(wt)],
+  ];
+  if (config.denyImports) {
+    steps.push(['--deny-imports', () => (require('./imports.cjs') as typeof import('./imports.cjs')).installImportDenial()]);
+  }
+  for (const [what, step] of steps) {
+    try {
+      step();
+    } catch (e) {
+      report(what, e);
+    }
+  }
+}
+
+const INSTALLED = Symbol.for('worm-run.guard');
+if (!(globalThis as Record<symbol, unknown>)[INSTALLED]) {
+  Object.defineProperty(globalThis, INSTALLED, { value: true });
+  try {
+    install();
+  } catch (e) {
+    report('guard', e);
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * --deny-imports: network modules refused when loaded (require, import, getBuiltinModule), each
+ * refusal audited; other modules load as usual; without the option the same loads succeed.
+ */
+import { describe, expect, it } from 'vitest';
+import { BLOCKED_PREFIX, dump, fixture, result, runGuarded } from './helpers.js';
+
+const MODULES = ['net', 'tls', 'http', 'https', 'http2', 'dgram', 'dns', 'inspector'];
+
+describe('--deny-imports', () => {
+  it('refuses every network module at require and import time, with and without node:', async () => {
+    const out = await runGuarded(fixture('deny-imports.mjs'), [], { options: ['--deny-imports'] });
+    expect(out.code, dump(out)).toBe(0);
+    for (const m of MODULES) {
+      for (const id of [m, `node:${m}`]) {
+        expect(result(out, `require ${id}`)).toMatchObject({ code: 'ERR_WORM_BLOCKED', message: `${BLOCKED_PREFIX}require('${id}')` });
+        expect(result(out, `import ${id}`)).toMatchObject({ code: 'ERR_WORM_BLOCKED', message: `${BLOCKED_PREFIX}import '${id}'` });
+      }
+    }
+    const gbm = out.results.find((r) => r.case === 'getBuiltinModule node:net');
+    if (gbm) expect(gbm).toMatchObject({ code: 'ERR_WORM_BLOCKED', message: `${BLOCKED_PREFIX}process.getBuiltinModule('node:net')` });
+    expect(result(out, 'allowed')).toMatchObject({ fs: 'function', cp: 'function', url: 'function' });
+    expect(result(out, 'worker require and import').value).toBe('ERR_WORM_BLOCKED ERR_WORM_BLOCKED');
+
+    const refusals = out.results.filter((r) => r.code === 'ERR_WORM_BLOCKED').length;
+    expect(refusals).toBe(MODULES.length * 4 + (gbm ? 1 : 0));
+    const main = out.blocked.filter((r) => r.file === fixture('deny-imports.mjs'));
+    expect(main).toHaveLength(refusals);
+    expect(main.filter((r) => r.op === 'require')).toHaveLength(MODULES.length * 2);
+    expect(main.filter((r) => r.op === 'import')).toHaveLength(MODULES.length * 2);
+    expect(out.blocked.every((r) => r.reason === 'network module (--deny-imports)')).toBe(true);
+    // The worker's two refusals.
+    expect(out.blocked.filter((r) => r.file !== fixture('deny-imports.mjs')).map((r) => `${r.op} ${r.target}`).sort())
+      .toEqual(['import http', 'require node:net']);
+  });
+
+  it('makes a static import fail the program', async () => {
+    const out = await runGuarded(fixture('deny-static.mjs'), [], { options: ['--deny-imports'] });
+    expect(out.code, dump(out)).toBe(1);
+    expect(out.stdout).not.toContain('unreachable');
+    expect(out.stderr).toContain(`Error [ERR_WORM_BLOCKED]: ${BLOCKED_PREFIX}import 'node:net'`);
+    expect(out.blocked).toEqual([expect.objectContaining({ op: 'import', target: 'node:net', file: fixture('deny-static.mjs') })]);
+  });
+
+  it('makes an uncaught top-level require fail the program at its line', async () => {
+    const out = await runGuarded(fixture('deny-require.cjs'), [], { options: ['--deny-imports'] });
+    expect(out.code, dump(out)).toBe(1);
+    expect(out.stderr).toContain(`${BLOCKED_PREFIX}require('http')`);
+    expect(out.blocked).toEqual([expect.objectContaining({ op: 'require', target: 'http', file: fixture('deny-require.cjs'), line: 3 })]);
+  });
+
+  it('is off by default: the same imports load', async () => {
+    const out = await runGuarded(fixture('deny-imports.mjs'));
+    expect(out.code, dump(out)).toBe(0);
+    expect(out.results.filter((r) => r.code === 'ERR_WORM_BLOCKED')).toEqual([]);
+    expect(result(out, 'worker require and import').value).toBe('loaded loaded');
+    expect(out.blocked).toEqual([]);
+  });
+});

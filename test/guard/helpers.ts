@@ -1,0 +1,89 @@
+/**
+ * Running guard fixtures under worm-run on the Node line under test.
+ *
+ * WORM_TEST_NODE names the Node binary (default: the one running vitest); worm-run runs on it,
+ * so the target does too. The audit trail goes to a temporary file and comes back parsed.
+ *
+ * If worm-run cannot start on that Node (on Node 22+ libuv holds an io_uring ring when the
+ * supervisor filters itself, and aborts on the EPERM from io_uring_enter), the run is nested:
+ * `<vitest node> worm-run -- <test node> worm-run ...`. The outer run's filter makes
+ * io_uring_setup fail from the inner supervisor's first instruction, so libuv never uses it,
+ * and the inner worm-run (on the Node under test) supervises the target as usual.
+ */
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BIN, auditLines, runProgram, type Outcome, type RunOpts } from '../helpers/run.js';
+
+export const NODE = process.env.WORM_TEST_NODE || process.execPath;
+export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+export const fixture = (name: string): string => join(FIXTURES, name);
+/** The major version of the Node under test. */
+export const NODE_MAJOR = Number(/^v(\d+)/.exec(
+  (await runProgram(NODE, ['--version'])).stdout.trim())?.[1] ?? 0);
+
+let mode: Promise<'direct' | 'nested'> | null = null;
+
+/** Whether worm-run runs directly on NODE (probed once). */
+export function supervisorMode(): Promise<'direct' | 'nested'> {
+  mode ??= runProgram(NODE, [BIN, '--', '/bin/true'], { timeoutMs: 20_000 })
+    .then((r) => (r.code === 0 ? 'direct' as const : 'nested' as const));
+  return mode;
+}
+
+export interface GuardedOutcome extends Outcome {
+  /** Every audit record of the run. */
+  audit: Record<string, unknown>[];
+  /** The records written by the guard (source: 'guard'). */
+  guard: Record<string, unknown>[];
+  /** The guard's `blocked` records. */
+  blocked: Record<string, unknown>[];
+  /** Lines of stdout that are JSON objects (what the fixtures report). */
+  results: Record<string, unknown>[];
+}
+
+export interface GuardedOpts extends RunOpts {
+  /** worm-run options before the script (`--deny-imports`, `--allow-unix`, ...). */
+  options?: string[];
+}
+
+/** `worm-run [options] --audit-log <tmp> <script> [args]` on the Node under test. */
+export async function runGuarded(script: string, args: string[] = [], opts: GuardedOpts = {}): Promise<GuardedOutcome> {
+  const { options = [], ...runOpts } = opts;
+  const dir = mkdtempSync(join(tmpdir(), 'worm-guard-'));
+  const log = join(dir, 'audit.jsonl');
+  const inner = [BIN, ...options, '--audit-log', log, script, ...args];
+  // Nested: the outer run's kernel filter applies too, so it gets the same network allowance.
+  const outer = options.includes('--allow-unix') ? ['--allow-unix'] : [];
+  const argv = (await supervisorMode()) === 'direct' ? inner : [BIN, ...outer, '--', NODE, ...inner];
+  const file = (await supervisorMode()) === 'direct' ? NODE : process.execPath;
+  try {
+    const out = await runProgram(file, argv, { timeoutMs: 45_000, ...runOpts });
+    const audit = existsSync(log) ? auditLines(readFileSync(log, 'utf8')) : [];
+    const guard = audit.filter((r) => r.source === 'guard');
+    return {
+      ...out,
+      audit,
+      guard,
+      blocked: guard.filter((r) => r.event === 'blocked'),
+      results: auditLines(out.stdout),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The fixture's reported result for one case (fails the test if missing). */
+export function result(out: GuardedOutcome, name: string): Record<string, unknown> {
+  const r = out.results.find((x) => x.case === name);
+  if (!r) throw new Error(`no result for case ${name}\nstdout:\n${out.stdout}\nstderr:\n${out.stderr}`);
+  return r;
+}
+
+/** A readable dump for assertion messages. */
+export function dump(out: Outcome): string {
+  return `exit ${out.code} signal ${out.signal}\n--- stdout\n${out.stdout}\n--- stderr\n${out.stderr}`;
+}
+
+export const BLOCKED_PREFIX = 'worm-run: network access is blocked: ';
