@@ -15,12 +15,12 @@ namespace worm {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
   exports.Set("waitChild", Napi::Function::New(env, WaitChild, "waitChild"));
+  exports.Set("reapChild", Napi::Function::New(env, ReapChild, "reapChild"));
   exports.Set("describeFilter", Napi::Function::New(env, DescribeFilter, "describeFilter"));
   exports.Set("hardenSelf", Napi::Function::New(env, HardenSelf, "hardenSelf"));
   exports.Set("setSubreaper", Napi::Function::New(env, SetSubreaper, "setSubreaper"));
   exports.Set("isForegroundTty", Napi::Function::New(env, IsForegroundTty, "isForegroundTty"));
   exports.Set("reraise", Napi::Function::New(env, Reraise, "reraise"));
-  exports.Set("hasLiveChildren", Napi::Function::New(env, HasLiveChildren, "hasLiveChildren"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("setRlimits", Napi::Function::New(env, SetRlimits, "setRlimits"));
   exports.Set("getRlimit", Napi::Function::New(env, GetRlimit, "getRlimit"));

@@ -8,7 +8,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -82,19 +81,6 @@ Napi::Value Reraise(const Napi::CallbackInfo& info) {
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   raise(sig);
   return env.Undefined();
-}
-
-// hasLiveChildren(): reaps every exited child and tells whether any child is still alive. The
-// CLI is a subreaper, so "no children" means nothing the target started is left anywhere.
-Napi::Value HasLiveChildren(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int status;
-  pid_t r;
-  while ((r = waitpid(-1, &status, WNOHANG)) > 0) {
-  }
-  if (r == 0) return Napi::Boolean::New(env, true);
-  if (errno == ECHILD) return Napi::Boolean::New(env, false);
-  return ThrowErrno(env, "waitpid", errno);
 }
 
 // pipe() -> [readFd, writeFd], both close-on-exec (Node has no pipe(2)). The guard channel.

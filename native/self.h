@@ -7,5 +7,4 @@ Napi::Value SetSubreaper(const Napi::CallbackInfo& info);
 Napi::Value IsForegroundTty(const Napi::CallbackInfo& info);
 Napi::Value Reraise(const Napi::CallbackInfo& info);
 Napi::Value Pipe(const Napi::CallbackInfo& info);
-Napi::Value HasLiveChildren(const Napi::CallbackInfo& info);
 }  // namespace worm

@@ -3,4 +3,5 @@
 
 namespace worm {
 Napi::Value WaitChild(const Napi::CallbackInfo& info);
+Napi::Value ReapChild(const Napi::CallbackInfo& info);
 }

@@ -95,7 +95,8 @@ export interface WatchdogSpec {
 
 interface Addon {
   spawn(spec: SpawnSpec): SpawnResult;
-  waitChild(pid: number, cb: (err: Error | null, result: WaitResult | null) => void): void;
+  waitChild(pid: number, cb: (err: Error | null) => void): void;
+  reapChild(pid: number): WaitResult;
   describeFilter(opts: { allowUnix: boolean }): FilterDescription;
   hardenSelf(opts: { allowUnix: boolean }): void;
   setSubreaper(): void;
@@ -103,7 +104,6 @@ interface Addon {
   reraise(signal: number): void;
   setRlimits(limits: RlimitSpec[]): void;
   pipe(): [number, number];
-  hasLiveChildren(): boolean;
   landlockSelf(): string;
   startWatchdog(opts: WatchdogSpec): void;
   watchdogFired(): boolean;
@@ -146,10 +146,12 @@ export function addonOrigin(): { path: string; prebuild: boolean } {
 
 export const native = {
   spawn: (spec: SpawnSpec): SpawnResult => load().spawn(spec),
-  waitChild: (pid: number): Promise<WaitResult> =>
+  /** Resolves when the child has exited; it stays a zombie (pid and group reserved) until reapChild. */
+  waitChild: (pid: number): Promise<void> =>
     new Promise((resolve, reject) => {
-      load().waitChild(pid, (err, result) => (err ? reject(err) : resolve(result!)));
+      load().waitChild(pid, (err) => (err ? reject(err) : resolve()));
     }),
+  reapChild: (pid: number): WaitResult => load().reapChild(pid),
   describeFilter: (allowUnix: boolean): FilterDescription => load().describeFilter({ allowUnix }),
   hardenSelf: (allowUnix: boolean): void => load().hardenSelf({ allowUnix }),
   setSubreaper: (): void => load().setSubreaper(),
@@ -157,7 +159,6 @@ export const native = {
   reraise: (signal: number): void => load().reraise(signal),
   setRlimits: (limits: RlimitSpec[]): void => load().setRlimits(limits),
   pipe: (): [number, number] => load().pipe(),
-  hasLiveChildren: (): boolean => load().hasLiveChildren(),
   landlockSelf: (): string => load().landlockSelf(),
   startWatchdog: (opts: WatchdogSpec): void => load().startWatchdog(opts),
   watchdogFired: (): boolean => load().watchdogFired(),

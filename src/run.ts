@@ -18,7 +18,7 @@ import { rlimitsFor } from './limits.js';
 import { native, type Rusage, type SpawnSpec, type WaitResult } from './native.js';
 import { describeLimits, type Policy } from './policy.js';
 import { resolveTarget, shebang, type Target } from './target.js';
-import { runProcesses, signalPids, startTime } from './tree.js';
+import { ownChildren, runProcesses, signalPids, startTime } from './tree.js';
 import { verdict, type LimitHit } from './verdict.js';
 import { newRunId } from './ids.js';
 import { VERSION } from './version.js';
@@ -243,6 +243,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     } catch (e) {
       signalTarget('SIGKILL');
       await waiting;
+      native.reapChild(pid);
       return fail(new WormError('ERR_WORM_SETUP', `cannot filter the supervisor: ${(e as Error).message}`), target);
     }
   }
@@ -281,22 +282,24 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   for (const r of queue) writeGuard(r);
   queue = null;
 
-  let wait: WaitResult;
   try {
-    wait = await waiting;
+    await waiting;
   } finally {
     for (const t of timers) clearTimeout(t);
   }
   // Nothing the target started outlives the run. The library, not being a subreaper, can only
   // reach the target's process group once the target is gone.
   if (newProcessGroup) signalPids([-pid], 'SIGKILL');
-  // hasLiveChildren is the cheap answer for the common case: no child at all, nothing to scan.
-  if (ctx.hardenSupervisor && native.hasLiveChildren()) {
+  // The common case needs no /proc scan: no child of ours but the target's zombie.
+  if (ctx.hardenSupervisor && ownChildren().some((c) => c !== pid)) {
     for (let round = 0, left = tree(); round < 20 && left.length > 0; round++, left = tree()) {
       signalPids(left, 'SIGKILL');
       await new Promise((r) => setTimeout(r, 5));
     }
   }
+
+  // Only now is the target reaped: until here its pid and process group could not be reused.
+  const wait: WaitResult = native.reapChild(pid);
 
   // Writers are gone once the tree is; a straggler outside it gets half a second.
   const grace = setTimeout(() => channel.close(), 500);
