@@ -1,6 +1,9 @@
 // Bundles the CLI into one CommonJS file, dist/worm-run.cjs: one file to read and compile
 // instead of ~25 ES modules and commander's tree, which is most of worm-run's own start-up.
-// The library entry (dist/index.js) stays unbundled.
+// The library entry (dist/index.js) stays unbundled. Then a V8 code cache for it (see
+// scripts/code-cache.cjs); a machine where that cannot run simply gets no cache.
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 // commander requires node:child_process at load time (for executable subcommands, which
@@ -30,3 +33,9 @@ await build({
   plugins: [lazyChildProcess],
   logLevel: 'warning',
 });
+
+rmSync('dist/worm-run.cjs.cache', { force: true });
+const cache = spawnSync(process.execPath, ['scripts/code-cache.cjs'], { stdio: ['ignore', 'ignore', 'pipe'] });
+if (cache.status !== 0) {
+  process.stderr.write(`bundle: no code cache (${cache.stderr.toString().trim().split('\n').pop() || `status ${cache.status}`}); the CLI works without it\n`);
+}

@@ -13,6 +13,7 @@
  * path; records are written synchronously, so none is lost when worm-run exits or is killed.
  */
 import { constants, fstatSync, openSync, readFileSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { WormError } from './errors.js';
 
 export type AuditEvent = 'start' | 'blocked' | 'warning' | 'limit' | 'exit';
@@ -112,7 +113,8 @@ export class AuditTrail {
   /** Loads pino; call once the target is running. */
   async open(): Promise<void> {
     if (this.dest.kind === 'none' || this.logger) return;
-    const { pino } = await import('pino');
+    // require, not import(): the bundled CLI runs from a vm.Script (bin/worm-run.js).
+    const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
     const fd = this.dest.kind === 'stderr' ? 2 : this.dest.fd;
     const stream = pino.destination({ fd, sync: true });
     stream.on('error', (e: Error) => this.failed(e));
