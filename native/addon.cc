@@ -12,7 +12,12 @@
 
 namespace worm {
 
+// Bumped whenever the functions below change, and checked by src/native.ts: a stale build or
+// prebuild fails with a clear message instead of a missing function halfway through a run.
+constexpr int kAddonAbi = 2;
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("abi", Napi::Number::New(env, kAddonAbi));
   exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
   exports.Set("waitChild", Napi::Function::New(env, WaitChild, "waitChild"));
   exports.Set("reapChild", Napi::Function::New(env, ReapChild, "reapChild"));

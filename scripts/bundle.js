@@ -31,6 +31,8 @@ await build({
   define: { 'import.meta.url': '__wormImportMetaUrl' },
   banner: { js: "const __wormImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   plugins: [lazyChildProcess],
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
 });
 
