@@ -83,11 +83,13 @@ Napi::Value Reraise(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// pipe() -> [readFd, writeFd], both close-on-exec (Node has no pipe(2)). The guard channel.
+// pipe(nonblocking) -> [readFd, writeFd], both close-on-exec (Node has no pipe(2)). The guard
+// channel; non-blocking for the in-process mode, whose reader is the process's own event loop.
 Napi::Value Pipe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return ThrowErrno(env, "pipe2", errno);
+  int flags = O_CLOEXEC | (info[0].ToBoolean().Value() ? O_NONBLOCK : 0);
+  if (pipe2(fds, flags) != 0) return ThrowErrno(env, "pipe2", errno);
   Napi::Array a = Napi::Array::New(env, 2);
   a.Set(0u, Napi::Number::New(env, fds[0]));
   a.Set(1u, Napi::Number::New(env, fds[1]));

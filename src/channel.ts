@@ -3,6 +3,7 @@
  * sandbox, so it is validated field by field, bounded in size and count, and never trusted
  * to be well-formed: a garbage line is counted and dropped, never a crash.
  */
+import { readSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { MAX_LINE_BYTES, type GuardRecord } from './guard/protocol.cjs';
 
@@ -46,61 +47,88 @@ export function parseGuardLine(line: string): GuardRecord | null {
   return rec;
 }
 
-/**
- * Reads the channel until every writer has closed it; resolves with the counts. Each valid
- * record is handed to onRecord while fewer than MAX_GUARD_RECORDS were accepted.
- */
 export interface Channel {
   /** Resolves once every writer has closed the pipe, or at close(). */
   done: Promise<ChannelStats>;
   /** Stops reading (a writer that escaped the run must not keep the supervisor waiting). */
   close(): void;
+  /**
+   * Reads what is left in the pipe right now, synchronously, and finishes (for the in-process
+   * mode's 'exit' handler, when the event loop will not run again). Needs a non-blocking pipe.
+   */
+  drainSync(): ChannelStats;
 }
 
-export function readChannel(fd: number, onRecord: (r: GuardRecord) => void): Channel {
+/**
+ * Reads the channel until every writer has closed it; resolves with the counts. Each valid
+ * record is handed to onRecord while fewer than MAX_GUARD_RECORDS were accepted.
+ */
+export function readChannel(fd: number, onRecord: (r: GuardRecord) => void, opts: { keepAlive?: boolean } = {}): Channel {
   const stats: ChannelStats = { accepted: 0, dropped: 0, garbage: 0 };
+  let buf = '';
+  let skipping = false;
+  let finished = false;
+  let resolveDone: (s: ChannelStats) => void = () => {};
+  const done = new Promise<ChannelStats>((resolve) => {
+    resolveDone = resolve;
+  });
+  const take = (line: string) => {
+    const rec = parseGuardLine(line);
+    if (!rec) stats.garbage += 1;
+    else if (stats.accepted >= MAX_GUARD_RECORDS) stats.dropped += 1;
+    else {
+      stats.accepted += 1;
+      onRecord(rec);
+    }
+  };
+  const feed = (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (skipping) skipping = false;
+      else take(line);
+    }
+    if (buf.length > MAX_LINE_BYTES) {
+      // An endless line: drop what we have and everything up to the next newline.
+      stats.garbage += skipping ? 0 : 1;
+      skipping = true;
+      buf = '';
+    }
+  };
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    if (buf.length > 0 && !skipping) take(buf);
+    resolveDone(stats);
+  };
   // A pipe handle (non-blocking, in the event loop), not a file stream: closing it never
   // waits for a read that may never complete.
   const stream = new Socket({ fd, readable: true, writable: false });
-  const done = new Promise<ChannelStats>((resolve) => {
-    let buf = '';
-    let skipping = false;
-    const take = (line: string) => {
-      const rec = parseGuardLine(line);
-      if (!rec) stats.garbage += 1;
-      else if (stats.accepted >= MAX_GUARD_RECORDS) stats.dropped += 1;
-      else {
-        stats.accepted += 1;
-        onRecord(rec);
+  if (opts.keepAlive === false) stream.unref();
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string | Buffer) => feed(String(chunk)));
+  stream.on('end', finish);
+  stream.on('close', finish);
+  stream.on('error', finish);
+  return {
+    done,
+    close: () => stream.destroy(),
+    drainSync: () => {
+      const chunk = Buffer.alloc(65536);
+      for (;;) {
+        let n = 0;
+        try {
+          n = readSync(fd, chunk, 0, chunk.length, null);
+        } catch {
+          break; // EAGAIN: nothing more now
+        }
+        if (n <= 0) break;
+        feed(chunk.subarray(0, n).toString('utf8'));
       }
-    };
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string | Buffer) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (skipping) skipping = false;
-        else take(line);
-      }
-      if (buf.length > MAX_LINE_BYTES) {
-        // An endless line: drop what we have and everything up to the next newline.
-        stats.garbage += skipping ? 0 : 1;
-        skipping = true;
-        buf = '';
-      }
-    });
-    let finished = false;
-    const finish = () => {
-      if (finished) return;
-      finished = true;
-      if (buf.length > 0 && !skipping) take(buf);
-      resolve(stats);
-    };
-    stream.on('end', finish);
-    stream.on('close', finish);
-    stream.on('error', finish);
-  });
-  return { done, close: () => stream.destroy() };
+      finish();
+      return stats;
+    },
+  };
 }

@@ -9,6 +9,7 @@
  * filter (all threads, TSYNC), no-new-privs, non-dumpable, the rlimits, the guard, and a native
  * watchdog thread for the wall clock and the CPU budget (a JS timer could be starved).
  */
+import { fstatSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { AuditTrail, openAuditDestination, type AuditRecord } from './audit.js';
 import { WormError, usageError } from './errors.js';
@@ -16,7 +17,9 @@ import { newRunId } from './ids.js';
 import { rlimitsFor } from './limits.js';
 import { native } from './native.js';
 import type { Policy } from './policy.js';
-import { GUARD_PRELOAD, guardEnv, policyRecord } from './run.js';
+import { parseGuardLine, readChannel } from './channel.js';
+import type { GuardRecord } from './guard/protocol.cjs';
+import { GUARD_PRELOAD, guardEnv, humanGuardLine, policyRecord } from './run.js';
 import { resolveTarget } from './target.js';
 import { formatDuration } from './units.js';
 import { VERSION } from './version.js';
@@ -85,22 +88,32 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
     });
   }
 
-  // Node processes the script starts get the guard from the environment (they report to no
-  // one: there is no supervisor to read a channel); this process loads it directly.
-  Object.assign(process.env, guardEnv(process.env, policy, null, null));
+  // This thread's guard reports through a hook, synchronously. Workers and Node's module-hooks
+  // thread share our descriptors and report through a non-blocking pipe that this thread reads
+  // (and drains at exit); a full pipe drops records rather than blocking them. Node processes
+  // the script starts get the guard from the environment but no channel (the pipe is
+  // close-on-exec): their refusals are enforced, not recorded.
   let blocked = 0;
   let warnings = 0;
-  (globalThis as Record<symbol, unknown>)[Symbol.for('worm-run.guard.report')] = (r: { event: string; op: string; target?: string }) => {
+  const record = (r: GuardRecord) => {
     if (r.event === 'blocked') blocked += 1;
     else warnings += 1;
-    audit.write('warn', r.event === 'blocked' ? 'blocked' : 'warning', { source: 'guard', layer: 'guard', ...r },
-      `${r.event === 'blocked' ? 'blocked' : 'warning:'} ${r.op}${r.target ? ` ${r.target}` : ''}`);
+    audit.write('warn', r.event, { source: 'guard', layer: 'guard', ...r }, humanGuardLine(r));
+  };
+  const [readFd, writeFd] = native.pipe(true);
+  // The pipe must not keep the process alive: its writers are this process's own threads.
+  const channel = readChannel(readFd, record, { keepAlive: false });
+  Object.assign(process.env, guardEnv(process.env, policy, writeFd, fstatSync(writeFd).ino));
+  (globalThis as Record<symbol, unknown>)[Symbol.for('worm-run.guard.report')] = (r: GuardRecord) => {
+    const rec = parseGuardLine(JSON.stringify(r));
+    if (rec) record(rec);
   };
   const require = createRequire(import.meta.url);
   require(GUARD_PRELOAD);
 
   process.on('exit', (code) => {
     if (native.watchdogFired()) return;
+    channel.drainSync();
     const u = process.resourceUsage();
     audit.write('info', 'exit', {
       source: 'in-process', code, signal: null, status: code,

@@ -108,7 +108,7 @@ interface Addon {
   isForegroundTty(fd: number): boolean;
   reraise(signal: number): void;
   setRlimits(limits: RlimitSpec[]): void;
-  pipe(): [number, number];
+  pipe(nonblocking?: boolean): [number, number];
   landlockSelf(): string;
   startWatchdog(opts: WatchdogSpec): void;
   watchdogFired(): boolean;
@@ -175,7 +175,7 @@ export const native = {
   isForegroundTty: (fd: number): boolean => load().isForegroundTty(fd),
   reraise: (signal: number): void => load().reraise(signal),
   setRlimits: (limits: RlimitSpec[]): void => load().setRlimits(limits),
-  pipe: (): [number, number] => load().pipe(),
+  pipe: (nonblocking = false): [number, number] => load().pipe(nonblocking),
   landlockSelf: (): string => load().landlockSelf(),
   startWatchdog: (opts: WatchdogSpec): void => load().startWatchdog(opts),
   watchdogFired: (): boolean => load().watchdogFired(),

@@ -110,7 +110,7 @@ export function guardEnv(env: NodeJS.ProcessEnv, policy: Policy, fd: number | nu
   };
 }
 
-function humanGuardLine(r: GuardRecord): string {
+export function humanGuardLine(r: GuardRecord): string {
   const where = r.file ? ` (at ${r.file}${r.line ? `:${r.line}` : ''})` : '';
   if (r.event === 'warning') return `warning: ${r.reason ?? r.op}${r.target ? `: ${r.target}` : ''}${where}`;
   const what = r.command && r.target && !r.target.startsWith(r.command) ? `${r.command}: ${r.target}` : (r.target ?? r.command);

@@ -8,7 +8,7 @@
  */
 import fs = require('node:fs');
 import type { GuardRecord } from './protocol.cjs';
-import { GUARD_DIR, channelOk, config } from './config.cjs';
+import { GUARD_DIR, REPORT_HOOK, channelOk, config } from './config.cjs';
 
 export const BLOCKED_CODE = 'ERR_WORM_BLOCKED';
 
@@ -87,7 +87,6 @@ function clip(s: string | undefined, max: number): string | undefined {
  * In-process mode (src/inprocess.ts) has no channel: worm-run shares the process and puts a
  * function here that writes the record to its audit trail.
  */
-const REPORT_HOOK = Symbol.for('worm-run.guard.report');
 
 /** Writes one record to the supervisor (or the in-process reporter). Never throws. */
 export function report(rec: GuardRecord, sites?: CallSite[]): void {
@@ -98,13 +97,14 @@ export function report(rec: GuardRecord, sites?: CallSite[]): void {
     const full: GuardRecord = { ...rec };
     if (full.file === undefined && sites) Object.assign(full, userLocation(sites));
     if (typeof hook === 'function') {
+      // In-process, this thread reports through the hook only; the channel is for its workers.
       try {
         hook({ ...full });
       } catch {
         // the reporter's problem, not the target's
       }
+      return;
     }
-    if (!toChannel) return;
     full.target = clip(full.target, 1500);
     full.command = clip(full.command, 300);
     full.file = clip(full.file, 800);

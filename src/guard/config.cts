@@ -18,8 +18,15 @@ export const config: GuardConfig = {
   v: 1, fd: null, ino: null, denyImports: false, denyCommands: [], allowCommands: [], allowUnix: false,
 };
 
-/** The configuration as JSON, handed on to child processes. */
-export const state = { text: '' };
+/**
+ * The configuration as JSON, handed on to child processes; and whether this guard was loaded by
+ * worm-run's in-process mode (it then reports through a hook, and this process was not started
+ * with the preload, so workers must be given it explicitly).
+ */
+export const state = { text: '', inProcess: false };
+
+/** Set by worm-run's in-process mode before it loads the guard (see src/inprocess.ts). */
+export const REPORT_HOOK = Symbol.for('worm-run.guard.report');
 
 /** Reads the configuration; anything malformed leaves the safe defaults (no reporting). */
 export function setConfig(text: unknown): void {

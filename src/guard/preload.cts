@@ -15,7 +15,7 @@
  * tls, http, https and http2 are not (they all end in net.Socket#connect / net.Server#listen).
  */
 import type * as WT from 'node:worker_threads';
-import { ENV_DATA_KEY, GUARD_ENV_NAME, config, setConfig, state } from './config.cjs';
+import { ENV_DATA_KEY, GUARD_ENV_NAME, REPORT_HOOK, config, setConfig, state } from './config.cjs';
 
 type AnyFn = (...args: any[]) => any;
 type Obj = Record<string, any>;
@@ -179,6 +179,7 @@ function install(): void {
     }
   }
   setConfig(text);
+  state.inProcess = typeof (globalThis as Record<symbol, unknown>)[REPORT_HOOK] === 'function';
   const steps: [string, () => void][] = [
     ['process.binding', installBindings],
     ['fetch/WebSocket/EventSource', installGlobals],

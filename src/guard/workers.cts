@@ -9,7 +9,7 @@
  * worker whatever its environment.
  */
 import type * as WT from 'node:worker_threads';
-import { PRELOAD } from './config.cjs';
+import { PRELOAD, state } from './config.cjs';
 
 function quoteOpt(s: string): string {
   return /[\s"\\]/.test(s) ? `"${s.replace(/(["\\])/g, '\\$1')}"` : s;
@@ -24,6 +24,10 @@ export function withGuard(options: unknown, wt: typeof WT): unknown {
   if (Array.isArray(o.execArgv)) {
     if (o.execArgv.includes(PRELOAD)) return options;
     o.execArgv = [...o.execArgv, '--require', PRELOAD];
+  } else if (state.inProcess) {
+    // This process loaded the guard itself, not through its start-up options: nothing of it
+    // is inherited, whatever NODE_OPTIONS now says.
+    o.execArgv = ['--require', PRELOAD];
   } else if (nodeOptions.includes(PRELOAD)) {
     return options;
   } else if (custom) {

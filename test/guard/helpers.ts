@@ -3,12 +3,7 @@
  *
  * WORM_TEST_NODE names the Node binary (default: the one running vitest); worm-run runs on it,
  * so the target does too. The audit trail goes to a temporary file and comes back parsed.
- *
- * If worm-run cannot start on that Node (on Node 22+ libuv holds an io_uring ring when the
- * supervisor filters itself, and aborts on the EPERM from io_uring_enter), the run is nested:
- * `<vitest node> worm-run -- <test node> worm-run ...`. The outer run's filter makes
- * io_uring_setup fail from the inner supervisor's first instruction, so libuv never uses it,
- * and the inner worm-run (on the Node under test) supervises the target as usual.
+ * WORM_TEST_MODE=in-process runs everything through `worm-run --in-process`.
  */
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,20 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { BIN, auditLines, runProgram, type Outcome, type RunOpts } from '../helpers/run.js';
 
 export const NODE = process.env.WORM_TEST_NODE || process.execPath;
+/** The suite runs through `worm-run --in-process` (WORM_TEST_MODE=in-process). */
+export const IN_PROCESS = process.env.WORM_TEST_MODE === 'in-process';
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 export const fixture = (name: string): string => join(FIXTURES, name);
 /** The major version of the Node under test. */
 export const NODE_MAJOR = Number(/^v(\d+)/.exec(
   (await runProgram(NODE, ['--version'])).stdout.trim())?.[1] ?? 0);
 
-let mode: Promise<'direct' | 'nested'> | null = null;
-
-/** Whether worm-run runs directly on NODE (probed once). */
-export function supervisorMode(): Promise<'direct' | 'nested'> {
-  mode ??= runProgram(NODE, [BIN, '--', '/bin/true'], { timeoutMs: 20_000 })
-    .then((r) => (r.code === 0 ? 'direct' as const : 'nested' as const));
-  return mode;
-}
 
 export interface GuardedOutcome extends Outcome {
   /** Every audit record of the run. */
@@ -53,13 +42,12 @@ export async function runGuarded(script: string, args: string[] = [], opts: Guar
   const { options = [], ...runOpts } = opts;
   const dir = mkdtempSync(join(tmpdir(), 'worm-guard-'));
   const log = join(dir, 'audit.jsonl');
-  const inner = [BIN, ...options, '--audit-log', log, script, ...args];
-  // Nested: the outer run's kernel filter applies too, so it gets the same network allowance.
-  const outer = options.includes('--allow-unix') ? ['--allow-unix'] : [];
-  const argv = (await supervisorMode()) === 'direct' ? inner : [BIN, ...outer, '--', NODE, ...inner];
-  const file = (await supervisorMode()) === 'direct' ? NODE : process.execPath;
+  // WORM_TEST_MODE=in-process runs the same suite through the in-process fast path.
+  const mode = IN_PROCESS ? ['--in-process'] : [];
+  // worm-run itself runs on the Node under test, so the target does too.
+  const argv = [BIN, ...mode, ...options, '--audit-log', log, script, ...args];
   try {
-    const out = await runProgram(file, argv, { timeoutMs: 45_000, ...runOpts });
+    const out = await runProgram(NODE, argv, { timeoutMs: 45_000, ...runOpts });
     const audit = existsSync(log) ? auditLines(readFileSync(log, 'utf8')) : [];
     const guard = audit.filter((r) => r.source === 'guard');
     return {

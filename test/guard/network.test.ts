@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRecorder, type Recorder } from '../helpers/recorder.js';
-import { BLOCKED_PREFIX, NODE_MAJOR, dump, fixture, result, runGuarded, type GuardedOutcome } from './helpers.js';
+import { BLOCKED_PREFIX, IN_PROCESS, NODE_MAJOR, dump, fixture, result, runGuarded, type GuardedOutcome } from './helpers.js';
 
 let rec: Recorder;
 beforeAll(async () => {
@@ -31,8 +31,10 @@ function records(out: GuardedOutcome, op: string, target: string): Record<string
 describe('network operations through CommonJS', () => {
   let out: GuardedOutcome;
   beforeAll(async () => {
-    // WebSocket needs a flag on Node 20; EventSource one on 22+.
-    const flags = NODE_MAJOR < 22 ? ['--node-option=--experimental-websocket'] : ['--node-option=--experimental-eventsource'];
+    // WebSocket needs a flag on Node 20; EventSource one on 22+. The in-process mode runs in a
+    // Node that is already started, so it cannot take Node options: those globals stay absent.
+    const flags = IN_PROCESS ? []
+      : NODE_MAJOR < 22 ? ['--node-option=--experimental-websocket'] : ['--node-option=--experimental-eventsource'];
     out = await runGuarded(fixture('network.cjs'), [String(rec.port), String(rec.udpPort)], { options: flags });
   });
 
@@ -105,9 +107,10 @@ describe('network operations through CommonJS', () => {
     refused(out, 'fetch URL', `fetch to ${url}`);
     refused(out, 'fetch Request', `fetch to ${url}`);
     expect(result(out, 'fetch data: URL')).toMatchObject({ code: null, value: 'hello' });
+    if (IN_PROCESS && NODE_MAJOR < 22) return;
     refused(out, 'WebSocket', `WebSocket to ws://127.0.0.1:${rec.port}/`);
     expect(result(out, 'WebSocket')).toMatchObject({ closeCode: 1006, readyState: 3 });
-    if (NODE_MAJOR >= 22) {
+    if (NODE_MAJOR >= 22 && !IN_PROCESS) {
       refused(out, 'EventSource', `EventSource to ${url}`);
       expect(result(out, 'EventSource')).toMatchObject({ readyState: 2 });
     }
