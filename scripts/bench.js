@@ -312,7 +312,8 @@ function plan(bins, inProcess, tools) {
     },
     {
       id: 'true', title: '/bin/true', baseline: 'bare', ...start,
-      variants: [{ id: 'bare', label: 'bare', file: '/bin/true', args: [] }, ...wrappers(['/bin/true'], false)],
+      variants: [{ id: 'bare', label: 'bare', file: '/bin/true', args: [] }, ...wrappers(['/bin/true'], false),
+        { id: 'node-e0', label: 'node -e 0 (one Node start, for scale)', file: NODE, args: ['-e', '0'] }],
     },
     {
       id: 'stat', title: `${STAT_CALLS / 1000}k fs.statSync (Node)`, baseline: 'bare', loop: true, calls: STAT_CALLS, ...heavy,
@@ -383,7 +384,7 @@ function headline(env) {
   if (wr && nf) out.push(`worm-run hello.js (supervised) / Node launcher floor: ${ratio(wr.medianMs / nf.medianMs)} (issue target: within 5%, i.e. <= 1.05x)`);
   if (wr) out.push(`worm-run hello.js (supervised) / bare node: ${ratio(wr.ratioToBaseline)}${nf ? `; Node floor / bare: ${ratio(nf.ratioToBaseline)}` : ''}${cf ? `; C floor / bare: ${ratio(cf.ratioToBaseline)}` : ''}`);
   if (ip) out.push(`worm-run --in-process hello.js / bare node: ${ratio(ip.ratioToBaseline)} (issue target: <= 1.15x)`);
-  const t = ['worm-run', 'node-floor', 'c-floor'].map((id) => [id, find('true', id)]).filter(([, v]) => v);
+  const t = ['worm-run', 'node-floor', 'c-floor', 'node-e0'].map((id) => [id, find('true', id)]).filter(([, v]) => v);
   if (t.length) out.push(`/bin/true added ms: ${t.map(([id, v]) => `${id} ${sign(v.addedMs, f1)}`).join(', ')}`);
   for (const g of ['getppid', 'sendrecv', 'stat']) {
     const rows = ['worm-run', 'worm-run-in-process', 'c-floor'].map((id) => [id, find(g, id)]).filter(([, v]) => v && v.addedNsPerCall !== undefined);
