@@ -2,13 +2,17 @@
 
 #include <sys/prctl.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #ifndef __NR_landlock_create_ruleset
 #define __NR_landlock_create_ruleset 444
+#define __NR_landlock_add_rule 445
 #define __NR_landlock_restrict_self 446
 #endif
 
@@ -21,8 +25,14 @@ struct RulesetAttr {
   uint64_t handled_access_net;
   uint64_t scoped;
 };
+struct PathBeneathAttr {
+  uint64_t allowed_access;
+  int32_t parent_fd;
+} __attribute__((packed));
 constexpr uint32_t kCreateRulesetVersion = 1u << 0;
-constexpr uint64_t kFsMakeBlock = 1ull << 11;      // ABI 1
+constexpr int kRulePathBeneath = 1;
+constexpr uint64_t kFsWriteFile = 1ull << 1;       // ABI 1
+constexpr uint64_t kFsTruncate = 1ull << 14;       // ABI 3
 constexpr uint64_t kNetBindTcp = 1ull << 0;         // ABI 4
 constexpr uint64_t kNetConnectTcp = 1ull << 1;      // ABI 4
 constexpr uint64_t kScopeAbstractUnix = 1ull << 0;  // ABI 6
@@ -38,13 +48,12 @@ LandlockPlan PlanLandlock(int abi) {
   LandlockPlan p;
   p.abi = abi;
   if (abi <= 0) return p;
-  if (abi >= 4) {
-    p.net = kNetBindTcp | kNetConnectTcp;
-  } else {
-    // A domain needs at least one handled right. Creating block devices is one nobody we run
-    // needs, and being in any domain is what cuts ptrace-class access to the outside.
-    p.fs = kFsMakeBlock;
-  }
+  // Writing files is refused under /proc and /sys only (every other top-level directory gets
+  // a rule that allows it): as root, /proc/sys/kernel/core_pattern, /proc/sys/net and
+  // /sys/class/net are ways to act outside the sandbox or configure a network without a
+  // socket. Being in any domain is also what cuts ptrace-class access to the outside.
+  p.fs = kFsWriteFile | (abi >= 3 ? kFsTruncate : 0);
+  if (abi >= 4) p.net = kNetBindTcp | kNetConnectTcp;
   if (abi >= 6) p.scoped = kScopeAbstractUnix | kScopeSignal;
   return p;
 }
@@ -53,7 +62,26 @@ int CreateLandlockRuleset(const LandlockPlan& plan) {
   RulesetAttr attr = {plan.fs, plan.net, plan.scoped};
   size_t size = plan.abi >= 6 ? sizeof attr : plan.abi >= 4 ? 16 : 8;
   long fd = syscall(__NR_landlock_create_ruleset, &attr, size, 0);
-  return fd < 0 ? -errno : static_cast<int>(fd);
+  if (fd < 0) return -errno;
+  DIR* root = opendir("/");
+  if (root == nullptr) {
+    int err = errno;
+    close(static_cast<int>(fd));
+    return -err;
+  }
+  while (struct dirent* e = readdir(root)) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "proc") ||
+        !strcmp(e->d_name, "sys")) {
+      continue;
+    }
+    int dirfd = openat(::dirfd(root), e->d_name, O_PATH | O_CLOEXEC);
+    if (dirfd < 0) continue;  // vanished or unreadable: then nothing is written there either
+    PathBeneathAttr rule = {plan.fs, dirfd};
+    syscall(__NR_landlock_add_rule, fd, kRulePathBeneath, &rule, 0);
+    close(dirfd);
+  }
+  closedir(root);
+  return static_cast<int>(fd);
 }
 
 int LandlockRestrictSelf(int ruleset_fd) {
@@ -65,7 +93,7 @@ std::string DescribeLandlock(const LandlockPlan& plan) {
   std::string s = "abi " + std::to_string(plan.abi) + ": no access to processes outside";
   if (plan.net) s += ", TCP bind/connect refused";
   if (plan.scoped) s += ", abstract unix sockets and signals scoped to the sandbox";
-  if (plan.fs) s += ", block device creation refused";
+  if (plan.fs) s += ", no file writes under /proc and /sys";
   return s;
 }
 

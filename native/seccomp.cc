@@ -27,6 +27,10 @@ namespace worm {
 #ifndef TIOCLINUX
 #define TIOCLINUX 0x541C
 #endif
+// From <linux/if_tun.h>: creating or attaching to a tun/tap device (root) gives a way to put
+// packets on the host's network stack without a socket.
+#define WORM_TUNSETIFF 0x400454caU
+#define WORM_TUNSETQUEUE 0x400454d9U
 
 const char* ArchName() {
 #if defined(__x86_64__)
@@ -43,18 +47,19 @@ std::vector<Rule> FilterRules(const FilterOptions& opts) {
   std::vector<Rule> r;
   // Calls whose answer depends on arguments come first: they are the only ones the kernel runs
   // the program for on every call, so they should reach their check in few instructions.
-  r.push_back({"ioctl", __NR_ioctl, P, Cond::IfArgIn, 1, {TIOCSTI, TIOCLINUX}, 2,
-               "TIOCSTI/TIOCLINUX would push keystrokes into the launching terminal"});
+  r.push_back({"ioctl", __NR_ioctl, P, Cond::IfArgIn, 1, {TIOCSTI, TIOCLINUX, WORM_TUNSETIFF, WORM_TUNSETQUEUE}, 4,
+               "TIOCSTI/TIOCLINUX would push keystrokes into the launching terminal; "
+               "TUNSETIFF/TUNSETQUEUE would make a tun/tap device (as root) to send packets without a socket"});
   if (!opts.allowUnix) {
     r.push_back({"sendto", __NR_sendto, P, Cond::IfPtrArg, 4, {0, 0}, 0,
                  "a destination address means a datagram to the network; send() stays allowed"});
     r.push_back({"recvfrom", __NR_recvfrom, P, Cond::IfPtrArg, 4, {0, 0}, 0,
                  "asking for the source address is the network form; recv() stays allowed"});
   }
-  r.push_back({"socketpair", __NR_socketpair, P, Cond::UnlessArgEq, 0, {AF_UNIX, 0}, 1,
+  r.push_back({"socketpair", __NR_socketpair, P, Cond::UnlessArgEq, 0, {AF_UNIX, 0, 0, 0}, 1,
                "only AF_UNIX pairs (pipes between processes) are allowed"});
   if (opts.allowUnix) {
-    r.push_back({"socket", __NR_socket, P, Cond::UnlessArgEq, 0, {AF_UNIX, 0}, 1,
+    r.push_back({"socket", __NR_socket, P, Cond::UnlessArgEq, 0, {AF_UNIX, 0, 0, 0}, 1,
                  "--allow-unix: only AF_UNIX sockets; every other family is refused"});
   } else {
     r.push_back({"socket", __NR_socket, P, Cond::Always, 0, {0, 0}, 0,
@@ -83,6 +88,14 @@ std::vector<Rule> FilterRules(const FilterOptions& opts) {
   r.push_back({"process_vm_writev", __NR_process_vm_writev, P, Cond::Always, 0, {0, 0}, 0, reach});
   r.push_back({"pidfd_getfd", __NR_pidfd_getfd, P, Cond::Always, 0, {0, 0}, 0,
                "would copy another process's descriptors (an open connection) into the target"});
+  if (opts.denyExec) {
+    r.push_back({"execve", __NR_execve, P, Cond::Always, 0, {0, 0}, 0, "the supervisor starts nothing once the target runs"});
+    r.push_back({"execveat", __NR_execveat, P, Cond::Always, 0, {0, 0}, 0, "the supervisor starts nothing once the target runs"});
+  }
+  r.push_back({"bpf", __NR_bpf, P, Cond::Always, 0, {0, 0}, 0,
+               "BPF programs (as root) can inject packets (XDP live frames) or redirect others' traffic"});
+  r.push_back({"request_key", __NR_request_key, P, Cond::Always, 0, {0, 0}, 0,
+               "a key request can make the kernel start a helper outside the sandbox (dns_resolver does DNS)"});
   const char* kernel = "loading kernel code (as root) would void every other rule";
   r.push_back({"init_module", __NR_init_module, P, Cond::Always, 0, {0, 0}, 0, kernel});
   r.push_back({"finit_module", __NR_finit_module, P, Cond::Always, 0, {0, 0}, 0, kernel});

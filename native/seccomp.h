@@ -14,6 +14,9 @@ struct FilterOptions {
   // already set up an io_uring ring for its event loop and aborts if io_uring_enter fails. New
   // rings stay refused; the existing one is left to libuv. Targets never get this.
   bool keepExistingRings = false;
+  // For the supervisor only: it never starts a program once the target runs, so even code that
+  // got into it could not start a helper outside the filter's view.
+  bool denyExec = false;
 };
 
 enum class Verdict { Eperm, Enosys };
@@ -34,7 +37,7 @@ struct Rule {
   Verdict verdict;
   Cond cond;
   int arg;
-  uint32_t values[2];
+  uint32_t values[4];
   int nvalues;
   const char* why;
 };

@@ -20,7 +20,7 @@
 
 namespace worm {
 
-// hardenSelf({allowUnix}): the network filter on every thread of this process (TSYNC), and
+// hardenSelf({allowUnix, supervisor}): the network filter on every thread of this process (TSYNC), and
 // non-dumpable so that no process of the same user can open /proc/<pid>/mem or ptrace it.
 // io_uring_enter/register stay allowed here for libuv's existing ring (see FilterOptions).
 Napi::Value HardenSelf(const Napi::CallbackInfo& info) {
@@ -28,6 +28,7 @@ Napi::Value HardenSelf(const Napi::CallbackInfo& info) {
   FilterOptions opts;
   ReadFilterOptions(info[0], &opts);
   opts.keepExistingRings = true;
+  opts.denyExec = info[0].IsObject() && info[0].As<Napi::Object>().Get("supervisor").ToBoolean().Value();
   std::vector<sock_filter> prog;
   std::string err;
   if (!BuildFilter(opts, &prog, &err)) return ThrowType(env, err);

@@ -1,5 +1,7 @@
 // Bundles the CLI into one CommonJS file, dist/worm-run.cjs: one file to read and compile
 // instead of ~25 ES modules and commander's tree, which is most of worm-run's own start-up.
+// Everything goes in, pino included: once the target runs, the supervisor must not load any
+// code from disk (a target that can write node_modules/ would otherwise run inside it).
 // The library entry (dist/index.js) stays unbundled. Then a V8 code cache for it (see
 // scripts/code-cache.cjs); a machine where that cannot run simply gets no cache.
 import { spawnSync } from 'node:child_process';
@@ -27,7 +29,6 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  external: ['pino'],
   define: { 'import.meta.url': '__wormImportMetaUrl' },
   banner: { js: "const __wormImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   plugins: [lazyChildProcess],

@@ -9,12 +9,12 @@
  * harness reads is the strongest choice: the target never holds it). Without a destination,
  * refusals, warnings and limits are printed as one human line each on stderr and nothing else.
  *
- * pino is loaded only after the target has been started, so it costs nothing on the critical
- * path; records are written synchronously, so none is lost when worm-run exits or is killed.
+ * pino is loaded before the target starts (and only when a destination asks for it); records
+ * are written synchronously, so none is lost when worm-run exits or is killed.
  */
 import { constants, fstatSync, openSync, readFileSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { WormError } from './errors.js';
+import { loadPino } from './pino-loader.cjs';
 
 export type AuditEvent = 'start' | 'blocked' | 'warning' | 'limit' | 'exit';
 export type AuditLevel = 'info' | 'warn' | 'error';
@@ -110,11 +110,13 @@ export class AuditTrail {
     this.pid = pid;
   }
 
-  /** Loads pino; call once the target is running. */
-  async open(): Promise<void> {
+  /**
+   * Loads pino. Called before the target starts: nothing may be loaded from disk once it runs
+   * (a target that can write the installation would run its code in the supervisor).
+   */
+  open(): void {
     if (this.dest.kind === 'none' || this.logger) return;
-    // require, not import(): the bundled CLI runs from a vm.Script (bin/worm-run.js).
-    const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
+    const pino = loadPino();
     const fd = this.dest.kind === 'stderr' ? 2 : this.dest.fd;
     const stream = pino.destination({ fd, sync: true });
     stream.on('error', (e: Error) => this.failed(e));

@@ -4,7 +4,7 @@
  * to be well-formed: a garbage line is counted and dropped, never a crash.
  */
 import { readSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { createRequire } from 'node:module';
 import { MAX_LINE_BYTES, type GuardRecord } from './guard/protocol.cjs';
 
 /** Records beyond this many are counted but not written, so a target cannot flood the trail. */
@@ -105,6 +105,8 @@ export function readChannel(fd: number, onRecord: (r: GuardRecord) => void, opts
   };
   // A pipe handle (non-blocking, in the event loop), not a file stream: closing it never
   // waits for a read that may never complete.
+  // node:net on first use (a builtin: nothing read from disk), not at start-up.
+  const { Socket } = createRequire(import.meta.url)('node:net') as typeof import('node:net');
   const stream = new Socket({ fd, readable: true, writable: false });
   if (opts.keepAlive === false) stream.unref();
   stream.setEncoding('utf8');

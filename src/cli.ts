@@ -140,13 +140,20 @@ async function main(argv: string[]): Promise<number> {
   if (command.length === 0) {
     return fail(new WormError('ERR_WORM_USAGE', 'no command given; usage: worm-run [options] [--] <command> [args...]'));
   }
+  let note: string | undefined;
   if (policy.mode === 'in-process') {
-    const { runInProcess } = await import('./inprocess.js');
-    try {
-      return await runInProcess(command, policy);
-    } catch (e) {
-      return fail(e);
+    const { inProcessUnsafe, runInProcess } = await import('./inprocess.js');
+    const unsafe = inProcessUnsafe();
+    if (unsafe === null) {
+      try {
+        return await runInProcess(command, policy);
+      } catch (e) {
+        return fail(e);
+      }
     }
+    note = `--in-process not used: ${unsafe}; running supervised`;
+    writeLine(`worm-run: ${note}`);
+    policy = { ...policy, mode: 'supervised' };
   }
 
   // Signals are caught before the target starts, so none is lost in between.
@@ -168,6 +175,7 @@ async function main(argv: string[]): Promise<number> {
       stdio: [0, 1, 2],
       hardenSupervisor: true,
       humanLines: true,
+      ...(note ? { note } : {}),
       onStarted: (_pid, signal) => {
         sharedGroup = native.isForegroundTty(0);
         send = signal;

@@ -9,7 +9,7 @@
  * filter (all threads, TSYNC), no-new-privs, non-dumpable, the rlimits, the guard, and a native
  * watchdog thread for the wall clock and the CPU budget (a JS timer could be starved).
  */
-import { fstatSync } from 'node:fs';
+import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { AuditTrail, openAuditDestination, type AuditRecord } from './audit.js';
 import { WormError, usageError } from './errors.js';
@@ -25,6 +25,31 @@ import { formatDuration } from './units.js';
 import { VERSION } from './version.js';
 
 const TRUST_NOTE = 'in-process: records after this one are written from inside the sandbox; the script could forge or suppress them. Use the supervised mode for a trail the target cannot touch.';
+
+/**
+ * Why this process cannot host the in-process mode safely, or null. On Node 22+ libuv has set up
+ * io_uring rings before worm-run runs; the filter must leave io_uring_enter to them, and a child
+ * the script starts could be handed a ring and reach the network through it without a socket
+ * call. The CLI then runs the script supervised instead (the stronger mode), and says so.
+ */
+export function inProcessUnsafe(): string | null {
+  try {
+    for (const fd of readdirSync('/proc/self/fd')) {
+      let link = '';
+      try {
+        link = readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      if (link === 'anon_inode:[io_uring]') {
+        return `Node ${process.version}'s libuv holds io_uring rings, which a child of the script could use to reach the network`;
+      }
+    }
+  } catch {
+    return 'cannot inspect this process\'s descriptors';
+  }
+  return null;
+}
 
 function refuseUnsupported(policy: Policy): void {
   if (policy.identity) throw usageError('--user needs the supervised mode: a running Node process cannot safely change its identity');
@@ -49,7 +74,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   const run = newRunId();
   const audit = new AuditTrail(dest, run, true);
   audit.setPid(process.pid);
-  await audit.open();
+  audit.open();
 
   // Harden before a single line of the script runs. The CPU rlimit sits one second above the
   // watchdog, as a backstop.

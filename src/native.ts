@@ -103,7 +103,7 @@ interface Addon {
   waitChild(pid: number, cb: (err: Error | null) => void): void;
   reapChild(pid: number): WaitResult;
   describeFilter(opts: { allowUnix: boolean }): FilterDescription;
-  hardenSelf(opts: { allowUnix: boolean }): void;
+  hardenSelf(opts: { allowUnix: boolean; supervisor: boolean }): void;
   setSubreaper(): void;
   isForegroundTty(fd: number): boolean;
   reraise(signal: number): void;
@@ -170,7 +170,8 @@ export const native = {
     }),
   reapChild: (pid: number): WaitResult => load().reapChild(pid),
   describeFilter: (allowUnix: boolean): FilterDescription => load().describeFilter({ allowUnix }),
-  hardenSelf: (allowUnix: boolean): void => load().hardenSelf({ allowUnix }),
+  /** supervisor: also refuse execve (the CLI's supervisor; not the in-process mode). */
+  hardenSelf: (allowUnix: boolean, supervisor = false): void => load().hardenSelf({ allowUnix, supervisor }),
   setSubreaper: (): void => load().setSubreaper(),
   isForegroundTty: (fd: number): boolean => load().isForegroundTty(fd),
   reraise: (signal: number): void => load().reraise(signal),

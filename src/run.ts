@@ -9,7 +9,7 @@ import { closeSync, fstatSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { constants as osConstants } from 'node:os';
 import { AuditTrail, openAuditDestination, type AuditDestination } from './audit.js';
-import type { ChannelStats } from './channel.js';
+import { readChannel, type ChannelStats } from './channel.js';
 import { GUARD_ENV, type GuardConfig, type GuardRecord } from './guard/protocol.cjs';
 import {
   EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_WORM_FAILED, WormError, isSyscallError,
@@ -58,6 +58,8 @@ export interface ExecuteContext {
   hardenSupervisor: boolean;
   /** Print refusals, warnings and limits as human lines on stderr. */
   humanLines: boolean;
+  /** Written into the start record (e.g. why --in-process fell back to supervised). */
+  note?: string;
   /** Called once the target runs, with a function that sends it a signal. */
   onStarted?: (pid: number, signal: (sig: NodeJS.Signals) => void) => void;
 }
@@ -158,11 +160,12 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     argv: command,
     cwd: ctx.cwd,
     policy: policyRecord(policy),
+    ...(ctx.note ? { note: ctx.note } : {}),
     ...extra,
   });
   const fail = async (error: WormError, target: Target | null): Promise<RunResult> => {
     if (audit.structured) {
-      await audit.open();
+      audit.open();
       audit.write('info', 'start', startRecord(target, { protections: null }));
       audit.write('error', 'exit', { status: error.exitCode, error: error.message, code: error.code, wallMs: 0 });
     }
@@ -195,6 +198,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     ...(policy.identity ? { uid: policy.identity.uid, gid: policy.identity.gid, groups: [] } : {}),
   };
 
+  audit.open();
   if (ctx.hardenSupervisor) native.setSubreaper();
   let started;
   try {
@@ -217,8 +221,6 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     audit.write('warn', r.event, { source: 'guard', layer: 'guard', ...r }, humanGuardLine(r));
   };
   closeSync(pipe[1]);
-  // Loaded now rather than at start-up: the target is already booting.
-  const { readChannel } = await import('./channel.js');
   const channel = readChannel(pipe[0], (r) => {
     if (r.event === 'blocked') blocked += 1;
     else warnings += 1;
@@ -238,7 +240,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   let supervisorFiltered = false;
   if (ctx.hardenSupervisor) {
     try {
-      native.hardenSelf(false);
+      native.hardenSelf(false, true);
       supervisorFiltered = true;
     } catch (e) {
       signalTarget('SIGKILL');
@@ -268,7 +270,6 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     }, timeoutMs));
   }
 
-  await audit.open();
   audit.write('info', 'start', startRecord(target, {
     protections: {
       seccomp: 'network filter installed in the target (EPERM)',

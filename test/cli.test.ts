@@ -106,7 +106,7 @@ describe('--print-policy', () => {
       expect(by.get(name), name).toMatchObject({ errno: 'EPERM', when: 'always', argsInspected: false });
     }
     expect(by.get('io_uring_setup')).toMatchObject({ errno: 'ENOSYS', when: 'always' });
-    expect(by.get('ioctl')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'when args[1] in {0x5412, 0x541c}' });
+    expect(by.get('ioctl')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'when args[1] in {0x5412, 0x541c, 0x400454ca, 0x400454d9}' });
     expect(by.get('sendto')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'when args[4] != NULL' });
     expect(by.get('recvfrom')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'when args[4] != NULL' });
     expect(by.get('socketpair')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'unless args[0] == 1' });

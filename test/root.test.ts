@@ -1,0 +1,38 @@
+/**
+ * A target running as root (no --user) must still not reach the network without a socket:
+ * kernel knobs under /proc and /sys are not writable (Landlock), BPF, tun/tap devices and key
+ * requests (whose kernel upcall runs a helper outside the sandbox) are refused (seccomp). The
+ * same program without worm-run shows each step is real. Nothing here leaves a trace: files are
+ * opened, never written; the tun device is not persistent.
+ */
+import { describe, expect, it } from 'vitest';
+import { buildC } from './helpers/cc.js';
+import { IS_ROOT, runProgram, tempDir, worm } from './helpers/run.js';
+
+function steps(out: string): Record<string, number> {
+  return Object.fromEntries(out.trim().split('\n').map((l) => {
+    const [k, v] = l.split(' ');
+    return [k!, Number(v)];
+  }));
+}
+
+describe.runIf(IS_ROOT)('root target without --user', () => {
+  it('cannot write kernel knobs, load BPF, make a tun device or request a key', async () => {
+    const prog = buildC('rootpaths');
+    const bare = steps((await runProgram(prog, [])).stdout);
+    expect(bare).toMatchObject({ core_pattern: 0, route_localnet: 0, sys_net_flags: 0, bpf: 0 });
+    const r = await worm(['--', prog]);
+    expect(r.code).toBe(0);
+    expect(steps(r.stdout)).toEqual({
+      core_pattern: 13, route_localnet: 13, sys_net_flags: 13, // EACCES (Landlock)
+      bpf: 1, tunsetiff: 1, request_key: 1, // EPERM (seccomp)
+    });
+  });
+
+  it('still writes everywhere else (/tmp, the working directory, /dev/null)', async () => {
+    const cwd = tempDir('worm-run-root-');
+    const r = await worm(['--', 'sh', '-c', 'f=$(mktemp) && echo ok > "$f" && cat "$f" && rm "$f" && echo here > here.txt && cat here.txt && echo x > /dev/null'], { cwd });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('ok\nhere\n');
+  });
+});
