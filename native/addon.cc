@@ -14,7 +14,7 @@ namespace worm {
 
 // Bumped whenever the functions below change, and checked by src/native.ts: a stale build or
 // prebuild fails with a clear message instead of a missing function halfway through a run.
-constexpr int kAddonAbi = 2;
+constexpr int kAddonAbi = 4;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abi", Napi::Number::New(env, kAddonAbi));
@@ -23,6 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("reapChild", Napi::Function::New(env, ReapChild, "reapChild"));
   exports.Set("describeFilter", Napi::Function::New(env, DescribeFilter, "describeFilter"));
   exports.Set("hardenSelf", Napi::Function::New(env, HardenSelf, "hardenSelf"));
+  exports.Set("setNonDumpable", Napi::Function::New(env, SetNonDumpable, "setNonDumpable"));
   exports.Set("setSubreaper", Napi::Function::New(env, SetSubreaper, "setSubreaper"));
   exports.Set("isForegroundTty", Napi::Function::New(env, IsForegroundTty, "isForegroundTty"));
   exports.Set("reraise", Napi::Function::New(env, Reraise, "reraise"));

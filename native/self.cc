@@ -45,6 +45,15 @@ Napi::Value HardenSelf(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// setNonDumpable(): before the target is started, so there is no moment in which a process of
+// the same user could open /proc/<pid>/mem of the supervisor. (The target becomes dumpable
+// again at execve, as usual.)
+Napi::Value SetNonDumpable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return ThrowErrno(env, "prctl(PR_SET_DUMPABLE)", errno);
+  return env.Undefined();
+}
+
 // setSubreaper(): orphaned descendants of the target are re-parented to us, so a daemonising
 // grandchild cannot slip out of the run's clean-up.
 Napi::Value SetSubreaper(const Napi::CallbackInfo& info) {

@@ -22,27 +22,55 @@ export interface RunOptions {
   stdio?: StdioOption | [StdioOption, StdioOption, StdioOption];
   /** Written to the target's standard input when stdin is 'pipe'. */
   input?: string | Buffer;
-  /** Aborting kills the target and everything it started. */
+  /**
+   * Aborting kills the target, its process group and every descendant it still has. (A process
+   * that daemonised out of both before the abort is out of the library's reach: only the CLI is
+   * a subreaper.)
+   */
   signal?: AbortSignal;
+  /** Most bytes kept of stdout and of stderr each (stdio 'pipe'); the rest is read and dropped. Default 64 MiB. */
+  maxBuffer?: number;
 }
 
 export interface ApiRunResult extends RunResult {
   /** Collected standard output (stdio 'pipe'), else null. */
   stdout: string | null;
   stderr: string | null;
+  /** The output went past maxBuffer and was cut there. */
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
 }
 
-function collect(fd: number): { text: Promise<string>; close(): void } {
+export const DEFAULT_MAX_BUFFER = 64 * 1024 * 1024;
+
+interface Collected {
+  text: string;
+  truncated: boolean;
+}
+
+/** Reads a pipe to its end, keeping at most max bytes: the target cannot exhaust the caller's memory. */
+function collect(fd: number, max: number): { result: Promise<Collected>; close(): void } {
   const s = new Socket({ fd, readable: true, writable: false });
   const chunks: Buffer[] = [];
-  const text = new Promise<string>((resolve) => {
-    s.on('data', (d: Buffer) => chunks.push(d));
-    const done = () => resolve(Buffer.concat(chunks).toString('utf8'));
+  let kept = 0;
+  let truncated = false;
+  const result = new Promise<Collected>((resolve) => {
+    s.on('data', (d: Buffer) => {
+      if (kept >= max) {
+        truncated = true;
+        return;
+      }
+      const part = kept + d.length > max ? d.subarray(0, max - kept) : d;
+      truncated ||= part.length < d.length;
+      chunks.push(part);
+      kept += part.length;
+    });
+    const done = () => resolve({ text: Buffer.concat(chunks).toString('utf8'), truncated });
     s.on('end', done);
     s.on('close', done);
     s.on('error', done);
   });
-  return { text, close: () => s.destroy() };
+  return { result, close: () => s.destroy() };
 }
 
 export async function run(command: string[], options: RunOptions = {}): Promise<ApiRunResult> {
@@ -65,7 +93,11 @@ export async function run(command: string[], options: RunOptions = {}): Promise<
     : options.stdio;
   const childFds: number[] = [];
   const toClose: number[] = [];
-  const readers: ({ text: Promise<string>; close(): void } | null)[] = [null, null, null];
+  const maxBuffer = options.maxBuffer ?? DEFAULT_MAX_BUFFER;
+  if (!Number.isSafeInteger(maxBuffer) || maxBuffer < 0) {
+    throw new WormError('ERR_WORM_USAGE', 'run(): maxBuffer must be a whole number of bytes');
+  }
+  const readers: ({ result: Promise<Collected>; close(): void } | null)[] = [null, null, null];
   let stdinWrite: number | null = null;
   for (let i = 0; i < 3; i++) {
     const mode = modes[i] ?? 'pipe';
@@ -84,7 +116,7 @@ export async function run(command: string[], options: RunOptions = {}): Promise<
       } else {
         childFds.push(w);
         toClose.push(w);
-        readers[i] = collect(r);
+        readers[i] = collect(r, maxBuffer);
       }
     }
   }
@@ -98,7 +130,7 @@ export async function run(command: string[], options: RunOptions = {}): Promise<
       stdio: childFds as [number, number, number],
       hardenSupervisor: false,
       humanLines: false,
-      onStarted: (_pid, signal) => {
+      onStarted: (_pid, _signal, signalRun) => {
         for (const fd of toClose.splice(0)) closeSync(fd);
         if (stdinWrite !== null) {
           // Written from the event loop: a target that fills stdout before reading stdin
@@ -108,7 +140,7 @@ export async function run(command: string[], options: RunOptions = {}): Promise<
           sink.on('error', () => {}); // the target closed its stdin early
           sink.end(options.input ?? '');
         }
-        abort = () => signal('SIGKILL');
+        abort = () => signalRun('SIGKILL');
         if (options.signal?.aborted) abort();
         else options.signal?.addEventListener('abort', abort, { once: true });
       },
@@ -120,7 +152,11 @@ export async function run(command: string[], options: RunOptions = {}): Promise<
   }
   // Output ends when the last writer does; anything the run left behind was killed already.
   const grace = setTimeout(() => readers.forEach((r) => r?.close()), 500);
-  const [stdout, stderr] = await Promise.all([readers[1]?.text ?? null, readers[2]?.text ?? null]);
+  const [out, err] = await Promise.all([readers[1]?.result ?? null, readers[2]?.result ?? null]);
   clearTimeout(grace);
-  return { ...result, stdout, stderr };
+  return {
+    ...result,
+    stdout: out?.text ?? null, stderr: err?.text ?? null,
+    stdoutTruncated: out?.truncated ?? false, stderrTruncated: err?.truncated ?? false,
+  };
 }

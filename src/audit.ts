@@ -12,7 +12,7 @@
  * pino is loaded before the target starts (and only when a destination asks for it); records
  * are written synchronously, so none is lost when worm-run exits or is killed.
  */
-import { constants, fstatSync, openSync, readFileSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
 import { WormError } from './errors.js';
 import { loadPino } from './pino-loader.cjs';
 
@@ -23,7 +23,8 @@ export type AuditRecord = Record<string, unknown>;
 export type AuditDestination =
   | { kind: 'none' }
   | { kind: 'stderr' }
-  | { kind: 'fd'; fd: number; path: string };
+  /** owned: worm-run opened it (a path) and closes it; else the caller's descriptor. */
+  | { kind: 'fd'; fd: number; path: string; owned: boolean };
 
 interface PinoLike {
   info(obj: object, msg: string): void;
@@ -71,21 +72,34 @@ export function openAuditDestination(log: string | undefined): AuditDestination 
   try {
     if (fdPath) {
       const fd = Number(fdPath[1]);
+      if (fd <= 2) throw Object.assign(new Error('x'), { code: 'ESTDIO' });
       if (!passedByCaller(fd)) throw Object.assign(new Error('x'), { code: 'EBADF' });
-      return { kind: 'fd', fd, path: log };
+      return { kind: 'fd', fd, path: log, owned: false };
     }
-    const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
-    const fd = openSync(log, flags, 0o600);
+    // O_NONBLOCK: a FIFO planted at the path must not hang worm-run in open().
+    const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+    let fd: number;
+    try {
+      fd = openSync(log, flags, 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENXIO') throw Object.assign(new Error('x'), { code: 'EFIFO' });
+      throw e;
+    }
     const st = fstatSync(fd);
-    if (!st.isFile() && !st.isFIFO() && !st.isCharacterDevice()) {
-      throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' });
+    if (!st.isFile() && !st.isCharacterDevice()) {
+      closeSync(fd);
+      throw Object.assign(new Error('x'), { code: st.isFIFO() ? 'EFIFO' : 'EINVAL' });
     }
-    return { kind: 'fd', fd, path: log };
+    return { kind: 'fd', fd, path: log, owned: true };
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ELOOP'
-      ? 'it is a symbolic link (refused: a planted link could redirect the trail); give the real path'
-      : err.code === 'EBADF' ? 'that descriptor was not passed to worm-run (open it in the shell, e.g. 3>trail.jsonl)' : err.message;
+    const why = {
+      ELOOP: 'it is a symbolic link (refused: a planted link could redirect the trail); give the real path',
+      EBADF: 'that descriptor was not passed to worm-run (open it in the shell, e.g. 3>trail.jsonl)',
+      ESTDIO: "that is the target's own stdin/stdout/stderr, which it can write; use '-' for stderr knowingly, or a descriptor above 2",
+      EFIFO: 'it is a FIFO; pass it as a descriptor instead (--audit-log /dev/fd/3 3>fifo)',
+      EINVAL: 'not a regular file or a character device',
+    }[err.code ?? ''] ?? err.message;
     throw new WormError('ERR_WORM_AUDIT', `--audit-log ${log}: cannot open: ${why}`);
   }
 }
@@ -139,6 +153,18 @@ export class AuditTrail {
       this.logger[level]({ run: this.run, pid: this.pid, seq: this.seq, event, ...fields }, event);
     } catch (e) {
       this.failed(e as Error);
+    }
+  }
+
+  /** After the last record: closes a file worm-run opened (the library runs many trails). */
+  close(): void {
+    this.logger = undefined;
+    if (this.dest.kind === 'fd' && this.dest.owned) {
+      try {
+        closeSync(this.dest.fd);
+      } catch {
+        // already closed
+      }
     }
   }
 

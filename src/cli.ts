@@ -140,6 +140,12 @@ async function main(argv: string[]): Promise<number> {
   if (command.length === 0) {
     return fail(new WormError('ERR_WORM_USAGE', 'no command given; usage: worm-run [options] [--] <command> [args...]'));
   }
+  let cwd: string;
+  try {
+    cwd = process.cwd();
+  } catch {
+    return fail(new WormError('ERR_WORM_USAGE', 'the current directory no longer exists; cd to one that does'));
+  }
   let note: string | undefined;
   if (policy.mode === 'in-process') {
     const { inProcessUnsafe, runInProcess } = await import('./inprocess.js');
@@ -170,7 +176,7 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     const result = await execute(command, policy, {
-      cwd: process.cwd(),
+      cwd,
       env: process.env,
       stdio: [0, 1, 2],
       hardenSupervisor: true,

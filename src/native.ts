@@ -95,7 +95,7 @@ export interface WatchdogSpec {
 }
 
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 2;
+const ADDON_ABI = 4;
 
 interface Addon {
   abi: number;
@@ -105,6 +105,7 @@ interface Addon {
   describeFilter(opts: { allowUnix: boolean }): FilterDescription;
   hardenSelf(opts: { allowUnix: boolean; supervisor: boolean }): void;
   setSubreaper(): void;
+  setNonDumpable(): void;
   isForegroundTty(fd: number): boolean;
   reraise(signal: number): void;
   setRlimits(limits: RlimitSpec[]): void;
@@ -173,6 +174,7 @@ export const native = {
   /** supervisor: also refuse execve (the CLI's supervisor; not the in-process mode). */
   hardenSelf: (allowUnix: boolean, supervisor = false): void => load().hardenSelf({ allowUnix, supervisor }),
   setSubreaper: (): void => load().setSubreaper(),
+  setNonDumpable: (): void => load().setNonDumpable(),
   isForegroundTty: (fd: number): boolean => load().isForegroundTty(fd),
   reraise: (signal: number): void => load().reraise(signal),
   setRlimits: (limits: RlimitSpec[]): void => load().setRlimits(limits),

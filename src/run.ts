@@ -60,8 +60,8 @@ export interface ExecuteContext {
   humanLines: boolean;
   /** Written into the start record (e.g. why --in-process fell back to supervised). */
   note?: string;
-  /** Called once the target runs, with a function that sends it a signal. */
-  onStarted?: (pid: number, signal: (sig: NodeJS.Signals) => void) => void;
+  /** Called once the target runs, with functions that signal it, and everything of the run. */
+  onStarted?: (pid: number, signal: (sig: NodeJS.Signals) => void, signalRun: (sig: NodeJS.Signals) => void) => void;
 }
 
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
@@ -169,6 +169,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
       audit.write('info', 'start', startRecord(target, { protections: null }));
       audit.write('error', 'exit', { status: error.exitCode, error: error.message, code: error.code, wallMs: 0 });
     }
+    audit.close();
     return { ...base, status: error.exitCode, error };
   };
 
@@ -199,7 +200,10 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   };
 
   audit.open();
-  if (ctx.hardenSupervisor) native.setSubreaper();
+  if (ctx.hardenSupervisor) {
+    native.setNonDumpable();
+    native.setSubreaper();
+  }
   let started;
   try {
     started = native.spawn(spec);
@@ -249,7 +253,6 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
       return fail(new WormError('ERR_WORM_SETUP', `cannot filter the supervisor: ${(e as Error).message}`), target);
     }
   }
-  ctx.onStarted?.(pid, signalTarget);
 
   // The whole run: the target's process group, its descendants and (CLI, a subreaper) every
   // orphan re-parented to us.
@@ -258,6 +261,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     if (newProcessGroup) signalPids([-pid], sig);
     signalPids(tree(), sig);
   };
+  ctx.onStarted?.(pid, signalTarget, signalRun);
 
   let timedOut = false;
   const timers: NodeJS.Timeout[] = [];
@@ -308,7 +312,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   clearTimeout(grace);
 
   const wallMs = Math.round(Number(process.hrtime.bigint() - t0) / 1e6);
-  const limit = verdict({ wait, limits: policy.limits, timedOut, nodeTarget: target.kind === 'node' });
+  const limit = verdict({ wait, limits: policy.limits, timedOut });
   const signal = wait.signal === null ? null : (SIGNAL_NAMES.get(wait.signal) ?? null);
   const status = limit?.limit === 'timeout' ? EXIT_TIMEOUT
     : wait.signal !== null ? 128 + wait.signal : (wait.exitCode ?? EXIT_WORM_FAILED);
@@ -326,6 +330,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     blocked, warnings,
     ...(stats.dropped || stats.garbage ? { guardChannel: { dropped: stats.dropped, garbage: stats.garbage } } : {}),
   });
+  audit.close();
   return result;
 }
 

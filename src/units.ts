@@ -14,6 +14,9 @@ const DURATION_UNITS: Record<string, number> = {
 
 export class UnitError extends Error {}
 
+/** The longest timer Node keeps (2^31-1 ms); a longer one would fire at once. */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
 /** Bytes from `512M`, `2G`, `1.5g`, `4096` (binary units: K = 1024). */
 export function parseSize(input: string | number): number {
   const text = String(input).trim();
@@ -40,6 +43,9 @@ export function parseDuration(input: string | number): number {
   const ms = Math.round(Number(m[1]) * mult);
   if (!Number.isSafeInteger(ms) || ms <= 0) {
     throw new UnitError(`"${text}" is not a duration greater than zero`);
+  }
+  if (ms > MAX_DURATION_MS) {
+    throw new UnitError(`"${text}" is longer than worm-run can time (at most 596h, about 24 days)`);
   }
   return ms;
 }

@@ -3,7 +3,7 @@
  * resolves to one result shape; it never filters the process that calls it.
  */
 import { createConnection } from 'node:net';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../dist/index.js';
@@ -95,5 +95,38 @@ describe('run()', () => {
     const lines = auditLines(readFileSync(log, 'utf8'));
     expect(lines.map((l) => l.event)).toEqual(['start', 'exit']);
     expect(lines.every((l) => l.run === r.runId && l.pid === r.pid)).toBe(true);
+  });
+});
+
+describe('run() as a well-behaved library', () => {
+  it('caps collected output at maxBuffer and says so', async () => {
+    const r = await run(['sh', '-c', 'head -c 300000 /dev/zero; echo done >&2'], { maxBuffer: 1000, env });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toHaveLength(1000);
+    expect(r.stdoutTruncated).toBe(true);
+    expect(r.stderr).toBe('done\n');
+    expect(r.stderrTruncated).toBe(false);
+  });
+
+  it('leaves no descriptor behind, run after run (audit file, missing targets included)', async () => {
+    const count = () => readdirSync('/proc/self/fd').length;
+    const log = join(dir, 'many.jsonl');
+    await run(['true'], { policy: { audit: { log } }, env });
+    const before = count();
+    for (let i = 0; i < 15; i++) {
+      await run(['true'], { policy: { audit: { log } }, env });
+      await run(['no-such-command-xyz'], { policy: { audit: { log } }, env });
+    }
+    expect(count()).toBe(before);
+  });
+
+  it('an abort kills the target\'s whole process group, not only the target', async () => {
+    const marker = join(dir, 'after-abort');
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 400);
+    const r = await run(['sh', '-c', `(sleep 1.5; touch ${marker}) & sleep 20`], { signal: ac.signal, env });
+    expect(r.signal).toBe('SIGKILL');
+    await new Promise((res) => setTimeout(res, 2000));
+    expect(existsSync(marker)).toBe(false);
   });
 });

@@ -61,6 +61,28 @@ describe('cpu', () => {
   });
 });
 
+describe('no verdict without evidence', () => {
+  it('an exit status of 152 is not a CPU verdict when the CPU was not used', async () => {
+    const log = logPath();
+    const r = await worm(['--cpu', '5', '--audit-log', log, '--', 'sh', '-c', 'exit 152']);
+    expect(r.code).toBe(152);
+    expect(r.stderr).toBe('');
+    expect(audit(log).limit).toBeUndefined();
+    expect(audit(log).exit).toMatchObject({ status: 152, limit: null });
+  });
+
+  it('a Node script that fails for its own reasons under a small memory cap is not a memory verdict', async () => {
+    const log = logPath();
+    const script = join(dir, 'throws.js');
+    writeFileSync(script, 'throw new Error("not about memory");\n');
+    const r = await worm(['--memory', '64M', '--audit-log', log, script]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('not about memory');
+    expect(r.stderr).not.toContain('worm-run: stopped');
+    expect(audit(log).exit).toMatchObject({ limit: null });
+  });
+});
+
 describe('memory', () => {
   it('stops a Python program that allocates past the cap (MemoryError) with a verdict', async () => {
     const log = logPath();
@@ -203,6 +225,8 @@ describe('bad values', () => {
     [['--memory', '12Q'], 'worm-run: --memory: "12Q" is not a size; use a number with K, M or G (e.g. 512M)'],
     [['--cpu', 'soon'], 'worm-run: --cpu: "soon" is not a duration; use seconds or a unit: 30, 30s, 500ms, 2m, 1h'],
     [['--timeout', '0'], 'worm-run: --timeout: "0" is not a duration greater than zero'],
+    [['--timeout', '600h'], 'worm-run: --timeout: "600h" is longer than worm-run can time (at most 596h, about 24 days)'],
+    [['--kill-after', '30d'], 'worm-run: --kill-after: "30d" is not a duration; use seconds or a unit: 30, 30s, 500ms, 2m, 1h'],
     [['--max-files', '-3'], 'worm-run: --max-files: "-3" is not a whole number greater than zero'],
     [['--max-file-size', '1.5X'], 'worm-run: --max-file-size: "1.5X" is not a size; use a number with K, M or G (e.g. 512M)'],
     [['--user', 'no-such-user-here'], 'worm-run: --user: no user named "no-such-user-here" in /etc/passwd; give a name or a numeric uid'],

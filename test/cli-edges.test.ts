@@ -1,0 +1,60 @@
+/**
+ * Edges found in review: nothing is loaded from disk into the supervisor once the target runs,
+ * audit destinations that would hang or be shared with the target, a removed working directory.
+ */
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { ROOT, STACK_FRAME, auditLines, runProgram, tempDir, worm } from './helpers/run.js';
+
+describe('the supervisor loads no code from the installation once the target runs', () => {
+  it('a planted node_modules/pino is never loaded (pino is bundled; the trail opens before the target starts)', async () => {
+    // An installation the target could write: a copy of worm-run whose node_modules/pino would
+    // announce itself if anything loaded it.
+    const inst = tempDir('worm-run-inst-');
+    for (const f of ['package.json', 'bin', 'dist', 'schema']) cpSync(join(ROOT, f), join(inst, f), { recursive: true });
+    mkdirSync(join(inst, 'build/Release'), { recursive: true });
+    cpSync(join(ROOT, 'build/Release/worm_run.node'), join(inst, 'build/Release/worm_run.node'));
+    const marker = join(inst, 'pino-was-loaded');
+    mkdirSync(join(inst, 'node_modules/pino'), { recursive: true });
+    writeFileSync(join(inst, 'node_modules/pino/package.json'), '{"name":"pino","main":"pino.js"}');
+    writeFileSync(join(inst, 'node_modules/pino/pino.js'), `require('fs').writeFileSync(${JSON.stringify(marker)}, 'loaded'); module.exports = {};\n`);
+    const log = join(inst, 'trail.jsonl');
+    const r = await runProgram(process.execPath, [join(inst, 'bin/worm-run.js'), '--audit-log', log, '--', 'sh', '-c', 'exit 3']);
+    expect(r.code).toBe(3);
+    expect(existsSync(marker)).toBe(false);
+    expect(auditLines(readFileSync(log, 'utf8')).map((l) => l.event)).toEqual(['start', 'exit']);
+  });
+});
+
+describe('audit destinations', () => {
+  it('a FIFO at the path is refused at once instead of hanging worm-run', async () => {
+    const fifo = join(tempDir('worm-run-fifo-'), 'trail');
+    execFileSync('mkfifo', [fifo]);
+    const t0 = Date.now();
+    const r = await worm(['--audit-log', fifo, '--', 'sh', '-c', 'echo ran']);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(r.code).toBe(125);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`worm-run: --audit-log ${fifo}: cannot open: it is a FIFO; pass it as a descriptor instead (--audit-log /dev/fd/3 3>fifo)\n`);
+  });
+
+  it("the target's own stdout or stderr is refused as a descriptor destination", async () => {
+    for (const fd of [0, 1, 2]) {
+      const r = await worm(['--audit-log', `/dev/fd/${fd}`, '--', 'true']);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toMatch(/that is the target's own stdin\/stdout\/stderr/);
+    }
+  });
+});
+
+describe('working directory', () => {
+  it('a removed working directory is one clear line, not a stack trace', async () => {
+    const gone = tempDir('worm-run-gone-');
+    const r = await runProgram('sh', ['-c', `cd ${gone} && rmdir ${gone} && exec "$0" "$@"`, process.execPath, join(ROOT, 'bin/worm-run.js'), '--', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe('worm-run: the current directory no longer exists; cd to one that does\n');
+    expect(r.stderr).not.toMatch(STACK_FRAME);
+  });
+});
