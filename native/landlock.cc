@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -32,7 +33,10 @@ struct PathBeneathAttr {
 constexpr uint32_t kCreateRulesetVersion = 1u << 0;
 constexpr int kRulePathBeneath = 1;
 constexpr uint64_t kFsWriteFile = 1ull << 1;       // ABI 1
+constexpr uint64_t kFsRefer = 1ull << 13;          // ABI 2
 constexpr uint64_t kFsTruncate = 1ull << 14;       // ABI 3
+// The rights a rule on a non-directory may carry.
+constexpr uint64_t kFsFileRights = kFsWriteFile | kFsTruncate;
 constexpr uint64_t kNetBindTcp = 1ull << 0;         // ABI 4
 constexpr uint64_t kNetConnectTcp = 1ull << 1;      // ABI 4
 constexpr uint64_t kScopeAbstractUnix = 1ull << 0;  // ABI 6
@@ -46,13 +50,17 @@ int LandlockAbi() {
 
 LandlockPlan PlanLandlock(int abi) {
   LandlockPlan p;
+  // ABI 1 handles only file access, which without REFER (ABI 2) would also refuse every rename
+  // across directories: nothing usable, so it is treated as no Landlock.
+  if (abi < 2) return p;
   p.abi = abi;
-  if (abi <= 0) return p;
   // Writing files is refused under /proc and /sys only (every other top-level directory gets
   // a rule that allows it): as root, /proc/sys/kernel/core_pattern, /proc/sys/net and
   // /sys/class/net are ways to act outside the sandbox or configure a network without a
   // socket. Being in any domain is also what cuts ptrace-class access to the outside.
-  p.fs = kFsWriteFile | (abi >= 3 ? kFsTruncate : 0);
+  // REFER is handled (and granted by the rules) too: a ruleset that handles file access
+  // without it refuses every rename across directories (EXDEV).
+  p.fs = kFsWriteFile | kFsRefer | (abi >= 3 ? kFsTruncate : 0);
   if (abi >= 4) p.net = kNetBindTcp | kNetConnectTcp;
   if (abi >= 6) p.scoped = kScopeAbstractUnix | kScopeSignal;
   return p;
@@ -76,7 +84,9 @@ int CreateLandlockRuleset(const LandlockPlan& plan) {
     }
     int dirfd = openat(::dirfd(root), e->d_name, O_PATH | O_CLOEXEC);
     if (dirfd < 0) continue;  // vanished or unreadable: then nothing is written there either
-    PathBeneathAttr rule = {plan.fs, dirfd};
+    struct stat st;
+    bool dir = fstat(dirfd, &st) == 0 && S_ISDIR(st.st_mode);
+    PathBeneathAttr rule = {dir ? plan.fs : (plan.fs & kFsFileRights), dirfd};
     syscall(__NR_landlock_add_rule, fd, kRulePathBeneath, &rule, 0);
     close(dirfd);
   }

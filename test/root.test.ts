@@ -36,3 +36,14 @@ describe.runIf(IS_ROOT)('root target without --user', () => {
     expect(r.stdout).toBe('ok\nhere\n');
   });
 });
+
+describe('files, under the Landlock rules', () => {
+  it('renames and hard links across directories work (the rules grant REFER)', async () => {
+    const cwd = tempDir('worm-run-rename-');
+    const script = 'mkdir -p a b && echo one > a/f && mv a/f b/f && ln b/f a/g && mv b "$(mktemp -d)/moved" && cat a/g && ls a';
+    const r = await worm(['--', 'sh', '-c', script], { cwd });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('one\ng\n');
+  });
+});
