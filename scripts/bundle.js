@@ -1,7 +1,8 @@
 // Bundles the CLI into one CommonJS file, dist/worm-run.cjs: one file to read and compile
 // instead of ~25 ES modules and commander's tree, which is most of worm-run's own start-up.
-// Everything goes in, pino included: once the target runs, the supervisor must not load any
-// code from disk (a target that can write node_modules/ would otherwise run inside it).
+// pino goes into a second bundle, dist/pino-bundle.cjs, which src/audit.ts loads (CLI and
+// library alike) only when an audit destination asks for it, always before the target starts:
+// once the target runs, the supervisor loads no code from disk, and never from node_modules/.
 // The library entry (dist/index.js) stays unbundled. Then a V8 code cache for it (see
 // scripts/code-cache.cjs); a machine where that cannot run simply gets no cache.
 import { spawnSync } from 'node:child_process';
@@ -21,6 +22,18 @@ const lazyChildProcess = {
     }));
   },
 };
+
+await build({
+  entryPoints: ['dist/pino-loader.cjs'],
+  outfile: 'dist/pino-bundle.cjs',
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  logLevel: 'warning',
+});
 
 await build({
   entryPoints: ['dist/cli.js'],

@@ -13,8 +13,8 @@
  * are written synchronously, so none is lost when worm-run exits or is killed.
  */
 import { closeSync, constants, fstatSync, openSync, readFileSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { WormError } from './errors.js';
-import { loadPino } from './pino-loader.cjs';
 
 export type AuditEvent = 'start' | 'blocked' | 'warning' | 'limit' | 'exit';
 export type AuditLevel = 'info' | 'warn' | 'error';
@@ -130,6 +130,9 @@ export class AuditTrail {
    */
   open(): void {
     if (this.dest.kind === 'none' || this.logger) return;
+    // dist/pino-bundle.cjs is pino with its dependencies in one file (scripts/bundle.js, built
+    // from pino-loader.cts): read here, before the target starts, and never from node_modules/.
+    const { loadPino } = createRequire(import.meta.url)('./pino-bundle.cjs') as typeof import('./pino-loader.cjs');
     const pino = loadPino();
     const fd = this.dest.kind === 'stderr' ? 2 : this.dest.fd;
     const stream = pino.destination({ fd, sync: true });
