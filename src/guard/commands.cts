@@ -333,8 +333,13 @@ const SEPARATORS = new Set(['&&', '||', ';', ';;', ';&', ';;&', '&', '|', '|&', 
 const RESERVED_BEFORE_COMMAND = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', '!', '{']);
 const RESERVED_END = new Set(['fi', 'done', '}', 'esac']);
 
-/** Finds the end of a `$(`/`<(` body starting at i (just after the open paren): the index of its `)`. */
-function matchParen(s: string, i: number): number {
+/**
+ * From i (just after an opening `(` or `{`), the index of the matching close, skipping quotes,
+ * escapes, nested substitutions and (in a `$(` body) comments. Substitutions found inside go to
+ * subs (`${x:-$(curl y)}`).
+ */
+function matchClose(s: string, i: number, open: '(' | '{', subs: string[] | null): number {
+  const close = open === '(' ? ')' : '}';
   let depth = 1;
   while (i < s.length) {
     const ch = s[i]!;
@@ -348,26 +353,36 @@ function matchParen(s: string, i: number): number {
       continue;
     }
     if (ch === '"') {
-      i = matchDouble(s, i + 1, null) + 1;
+      i = matchDouble(s, i + 1, subs) + 1;
+      continue;
+    }
+    if (ch === '$' && s[i + 1] === '(') {
+      const e = matchClose(s, i + 2, '(', subs);
+      subs?.push(s.slice(i + 2, e));
+      i = e + 1;
       continue;
     }
     if (ch === '`') {
-      i = matchBacktick(s, i + 1) + 1;
+      const e = matchBacktick(s, i + 1);
+      subs?.push(unescapeBacktick(s.slice(i + 1, e)));
+      i = e + 1;
       continue;
     }
-    if (ch === '#' && (i === 0 || /[\s;&|(]/.test(s[i - 1]!))) {
+    if (open === '(' && ch === '#' && (i === 0 || /[\s;&|(]/.test(s[i - 1]!))) {
       const e = s.indexOf('\n', i);
       i = e < 0 ? s.length : e;
       continue;
     }
-    if (ch === '(') depth++;
-    else if (ch === ')') {
-      depth--;
-      if (depth === 0) return i;
-    }
+    if (ch === open) depth++;
+    else if (ch === close && --depth === 0) return i;
     i++;
   }
   return s.length;
+}
+
+/** The end of a `$(`/`<(` body starting at i (just after the open paren): the index of its `)`. */
+function matchParen(s: string, i: number): number {
+  return matchClose(s, i, '(', null);
 }
 
 function matchBacktick(s: string, i: number): number {
@@ -419,41 +434,9 @@ function matchDouble(s: string, i: number, subs: string[] | null, out?: { text: 
   return s.length;
 }
 
-/** `${...}`: to its closing brace, collecting substitutions inside (`${x:-$(curl y)}`). */
+/** `${...}`: to its closing brace, collecting substitutions inside. */
 function matchBrace(s: string, i: number, subs: string[] | null): number {
-  let depth = 1;
-  while (i < s.length) {
-    const ch = s[i]!;
-    if (ch === '\\') {
-      i += 2;
-      continue;
-    }
-    if (ch === "'") {
-      const e = s.indexOf("'", i + 1);
-      i = e < 0 ? s.length : e + 1;
-      continue;
-    }
-    if (ch === '"') {
-      i = matchDouble(s, i + 1, subs) + 1;
-      continue;
-    }
-    if (ch === '$' && s[i + 1] === '(') {
-      const e = matchParen(s, i + 2);
-      subs?.push(s.slice(i + 2, e));
-      i = e + 1;
-      continue;
-    }
-    if (ch === '`') {
-      const e = matchBacktick(s, i + 1);
-      subs?.push(unescapeBacktick(s.slice(i + 1, e)));
-      i = e + 1;
-      continue;
-    }
-    if (ch === '{') depth++;
-    else if (ch === '}' && --depth === 0) return i;
-    i++;
-  }
-  return s.length;
+  return matchClose(s, i, '{', subs);
 }
 
 function unescapeBacktick(body: string): string {
