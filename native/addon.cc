@@ -14,7 +14,7 @@ namespace worm {
 
 // Bumped whenever the functions below change, and checked by src/native.ts: a stale build or
 // prebuild fails with a clear message instead of a missing function halfway through a run.
-constexpr int kAddonAbi = 4;
+constexpr int kAddonAbi = 5;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abi", Napi::Number::New(env, kAddonAbi));
@@ -29,7 +29,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("reraise", Napi::Function::New(env, Reraise, "reraise"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("setRlimits", Napi::Function::New(env, SetRlimits, "setRlimits"));
-  exports.Set("getRlimit", Napi::Function::New(env, GetRlimit, "getRlimit"));
   exports.Set("seccompSupport", Napi::Function::New(env, SeccompSupport, "seccompSupport"));
   exports.Set("probeKernel", Napi::Function::New(env, ProbeKernel, "probeKernel"));
   exports.Set("probeSocket", Napi::Function::New(env, ProbeSocket, "probeSocket"));

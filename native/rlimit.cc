@@ -110,23 +110,6 @@ Napi::Value SetRlimits(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value GetRlimit(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsNumber()) return ThrowType(env, "resource must be a number");
-  struct rlimit rl;
-  if (getrlimit(info[0].As<Napi::Number>().Int32Value(), &rl) != 0) {
-    return ThrowErrno(env, "getrlimit", errno);
-  }
-  Napi::Object o = Napi::Object::New(env);
-  auto conv = [&](rlim_t x) -> Napi::Value {
-    if (x == RLIM_INFINITY) return env.Null();
-    return Napi::Number::New(env, static_cast<double>(x));
-  };
-  o.Set("soft", conv(rl.rlim_cur));
-  o.Set("hard", conv(rl.rlim_max));
-  return o;
-}
-
 Napi::Object RlimitConstants(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
   for (const Named& n : kResources) o.Set(n.name, Napi::Number::New(env, n.resource));

@@ -23,7 +23,6 @@ int ApplyLimits(const LimitSpec* limits, size_t n, size_t* failed);
 const char* RlimitName(int resource);
 
 Napi::Value SetRlimits(const Napi::CallbackInfo& info);
-Napi::Value GetRlimit(const Napi::CallbackInfo& info);
 Napi::Object RlimitConstants(Napi::Env env);
 
 }  // namespace worm

@@ -249,15 +249,19 @@ bool BuildFilter(const FilterOptions& opts, std::vector<sock_filter>* out, std::
 
 namespace worm {
 
+// {allowUnix, self, supervisor}: `self` is the filter worm-run puts on its own process (libuv's
+// ring kept), `supervisor` that of the CLI's supervisor (also no execve).
 bool ReadFilterOptions(Napi::Value v, FilterOptions* out) {
   if (v.IsObject()) {
-    out->allowUnix = v.As<Napi::Object>().Get("allowUnix").ToBoolean().Value();
-    out->keepExistingRings = v.As<Napi::Object>().Get("keepExistingRings").ToBoolean().Value();
+    Napi::Object o = v.As<Napi::Object>();
+    out->allowUnix = o.Get("allowUnix").ToBoolean().Value();
+    out->denyExec = o.Get("supervisor").ToBoolean().Value();
+    out->keepExistingRings = out->denyExec || o.Get("self").ToBoolean().Value();
   }
   return true;
 }
 
-// describeFilter({allowUnix}) -> { arch, otherAbis, instructions, rules: [...] }
+// describeFilter({allowUnix, self, supervisor}) -> { arch, otherAbis, instructions, rules: [...] }
 Napi::Value DescribeFilter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   FilterOptions opts;

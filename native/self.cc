@@ -28,7 +28,6 @@ Napi::Value HardenSelf(const Napi::CallbackInfo& info) {
   FilterOptions opts;
   ReadFilterOptions(info[0], &opts);
   opts.keepExistingRings = true;
-  opts.denyExec = info[0].IsObject() && info[0].As<Napi::Object>().Get("supervisor").ToBoolean().Value();
   std::vector<sock_filter> prog;
   std::string err;
   if (!BuildFilter(opts, &prog, &err)) return ThrowType(env, err);

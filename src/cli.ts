@@ -76,7 +76,12 @@ function fail(e: unknown): number {
 }
 
 function printPolicy(policy: Policy): void {
-  const doc = { policy: policyRecord(policy), filter: native.describeFilter(policy.network.allowUnix) };
+  const doc = {
+    policy: policyRecord(policy),
+    filter: native.describeFilter(policy.network.allowUnix),
+    // What worm-run's own supervisor refuses once the target runs (the CLI, supervised mode).
+    supervisorFilter: native.describeFilter(false, true),
+  };
   process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
 }
 
@@ -165,7 +170,7 @@ async function main(argv: string[]): Promise<number> {
   // Signals are caught before the target starts, so none is lost in between.
   let send: ((sig: NodeJS.Signals) => void) | undefined;
   const pending: NodeJS.Signals[] = [];
-  let sharedGroup = false;
+  const sharedGroup = native.isForegroundTty(0);
   for (const sig of FORWARDED) {
     process.on(sig, () => {
       // A terminal already delivers ^C and ^\ to the target when it shares our group.
@@ -180,10 +185,10 @@ async function main(argv: string[]): Promise<number> {
       env: process.env,
       stdio: [0, 1, 2],
       hardenSupervisor: true,
+      shareProcessGroup: sharedGroup,
       humanLines: true,
       ...(note ? { note } : {}),
       onStarted: (_pid, signal) => {
-        sharedGroup = native.isForegroundTty(0);
         send = signal;
         for (const sig of pending.splice(0)) signal(sig);
       },

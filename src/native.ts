@@ -95,14 +95,14 @@ export interface WatchdogSpec {
 }
 
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 4;
+const ADDON_ABI = 5;
 
 interface Addon {
   abi: number;
   spawn(spec: SpawnSpec): SpawnResult;
   waitChild(pid: number, cb: (err: Error | null) => void): void;
   reapChild(pid: number): WaitResult;
-  describeFilter(opts: { allowUnix: boolean }): FilterDescription;
+  describeFilter(opts: { allowUnix: boolean; supervisor?: boolean }): FilterDescription;
   hardenSelf(opts: { allowUnix: boolean; supervisor: boolean }): void;
   setSubreaper(): void;
   setNonDumpable(): void;
@@ -113,11 +113,8 @@ interface Addon {
   landlockSelf(): string;
   startWatchdog(opts: WatchdogSpec): void;
   watchdogFired(): boolean;
-  getRlimit(resource: number): { soft: number | null; hard: number | null };
   seccompSupport(): number;
   probeKernel(): KernelProbe;
-  probeSocket(family: number, type: number): number;
-  probeIoUring(): number;
   rlimits: Record<string, number>;
 }
 
@@ -170,7 +167,8 @@ export const native = {
       load().waitChild(pid, (err) => (err ? reject(err) : resolve()));
     }),
   reapChild: (pid: number): WaitResult => load().reapChild(pid),
-  describeFilter: (allowUnix: boolean): FilterDescription => load().describeFilter({ allowUnix }),
+  /** supervisor: the filter the CLI's supervisor puts on itself, rather than the target's. */
+  describeFilter: (allowUnix: boolean, supervisor = false): FilterDescription => load().describeFilter({ allowUnix, supervisor }),
   /** supervisor: also refuse execve (the CLI's supervisor; not the in-process mode). */
   hardenSelf: (allowUnix: boolean, supervisor = false): void => load().hardenSelf({ allowUnix, supervisor }),
   setSubreaper: (): void => load().setSubreaper(),
@@ -182,11 +180,8 @@ export const native = {
   landlockSelf: (): string => load().landlockSelf(),
   startWatchdog: (opts: WatchdogSpec): void => load().startWatchdog(opts),
   watchdogFired: (): boolean => load().watchdogFired(),
-  getRlimit: (resource: number) => load().getRlimit(resource),
   seccompSupport: (): number => load().seccompSupport(),
   probeKernel: (): KernelProbe => load().probeKernel(),
-  probeSocket: (family: number, type: number): number => load().probeSocket(family, type),
-  probeIoUring: (): number => load().probeIoUring(),
   rlimit: (name: string): number => {
     const n = load().rlimits[name];
     if (n === undefined) throw new Error(`unknown resource ${name}`);

@@ -56,6 +56,11 @@ export interface ExecuteContext {
   stdio: [number, number, number];
   /** CLI only: filter worm-run itself once the target runs, and adopt orphans. */
   hardenSupervisor: boolean;
+  /**
+   * CLI only: worm-run is the foreground job of a terminal, so the target stays in its process
+   * group (it can read the terminal and gets ^C directly) instead of getting its own.
+   */
+  shareProcessGroup?: boolean;
   /** Print refusals, warnings and limits as human lines on stderr. */
   humanLines: boolean;
   /** Written into the start record (e.g. why --in-process fell back to supervised). */
@@ -182,7 +187,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   }
 
   const { file, argv } = targetSpec(target, policy);
-  const newProcessGroup = !(ctx.hardenSupervisor && native.isForegroundTty(0));
+  const newProcessGroup = !ctx.shareProcessGroup;
   // Every Node process of the run (the script itself, or `node`, `npm`, `npx` started by a
   // binary target) loads the guard from NODE_OPTIONS and reports through this pipe.
   const pipe = native.pipe();
@@ -216,21 +221,17 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   const pidStart = startTime(pid) ?? 0;
   audit.setPid(pid);
 
-  // Guard records may arrive before the start record is written: they wait for it.
+  // Records arrive through the event loop, so never before the start record (written below
+  // without yielding).
   let blocked = 0;
   let warnings = 0;
   const records: GuardRecord[] = [];
-  let queue: GuardRecord[] | null = [];
-  const writeGuard = (r: GuardRecord) => {
-    audit.write('warn', r.event, { source: 'guard', layer: 'guard', ...r }, humanGuardLine(r));
-  };
   closeSync(pipe[1]);
   const channel = readChannel(pipe[0], (r) => {
     if (r.event === 'blocked') blocked += 1;
     else warnings += 1;
     records.push(r);
-    if (queue) queue.push(r);
-    else writeGuard(r);
+    audit.write('warn', r.event, { source: 'guard', layer: 'guard', ...r }, humanGuardLine(r));
   });
   const waiting = native.waitChild(pid);
   const signalTarget = (sig: NodeJS.Signals) => {
@@ -284,8 +285,6 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
       identity: policy.identity ? { uid: policy.identity.uid, gid: policy.identity.gid } : 'unchanged',
     },
   }));
-  for (const r of queue) writeGuard(r);
-  queue = null;
 
   try {
     await waiting;

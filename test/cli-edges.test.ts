@@ -58,3 +58,19 @@ describe('working directory', () => {
     expect(r.stderr).not.toMatch(STACK_FRAME);
   });
 });
+
+describe("the supervisor's own filter", () => {
+  interface Rule { syscall: string; errno: string }
+  it('is printed by --print-policy: the network rules plus execve refused, libuv\'s io_uring ring kept', async () => {
+    const r = await worm(['--print-policy']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as { filter: { rules: Rule[] }; supervisorFilter: { rules: Rule[] } };
+    const names = (rules: Rule[]) => rules.map((x) => x.syscall);
+    const sup = names(doc.supervisorFilter.rules);
+    const target = names(doc.filter.rules);
+    for (const call of ['socket', 'connect', 'io_uring_setup', 'ptrace', 'execve', 'execveat']) expect(sup).toContain(call);
+    expect(sup).not.toContain('io_uring_enter');
+    expect(target).toContain('io_uring_enter');
+    expect(target).not.toContain('execve');
+  });
+});

