@@ -3,6 +3,7 @@
     {
       "target_name": "worm_run",
       "sources": [
+        "native/abortverdict.cc",
         "native/addon.cc",
         "native/landlock.cc",
         "native/probe.cc",
@@ -10,6 +11,7 @@
         "native/seccomp.cc",
         "native/self.cc",
         "native/spawn.cc",
+        "native/verdict.cc",
         "native/wait.cc",
         "native/watchdog.cc"
       ],

@@ -1,12 +1,14 @@
 // The addon's surface. src/native.ts is the only module that loads it.
 #include <napi.h>
 
+#include "abortverdict.h"
 #include "landlock.h"
 #include "probe.h"
 #include "rlimit.h"
 #include "seccomp.h"
 #include "self.h"
 #include "spawn.h"
+#include "verdict.h"
 #include "wait.h"
 #include "watchdog.h"
 
@@ -14,7 +16,7 @@ namespace worm {
 
 // Bumped whenever the functions below change, and checked by src/native.ts: a stale build or
 // prebuild fails with a clear message instead of a missing function halfway through a run.
-constexpr int kAddonAbi = 5;
+constexpr int kAddonAbi = 6;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abi", Napi::Number::New(env, kAddonAbi));
@@ -35,7 +37,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeIoUring", Napi::Function::New(env, ProbeIoUring, "probeIoUring"));
   exports.Set("landlockSelf", Napi::Function::New(env, LandlockSelf, "landlockSelf"));
   exports.Set("startWatchdog", Napi::Function::New(env, StartWatchdog, "startWatchdog"));
-  exports.Set("watchdogFired", Napi::Function::New(env, WatchdogFired, "watchdogFired"));
+  exports.Set("verdictWritten", Napi::Function::New(env, VerdictWritten, "verdictWritten"));
+  exports.Set("armMemoryVerdict", Napi::Function::New(env, ArmMemoryVerdict, "armMemoryVerdict"));
   exports.Set("rlimits", RlimitConstants(env));
   return exports;
 }

@@ -3,24 +3,30 @@
 // runs out it writes the prepared audit lines itself (the event loop may be stuck), then
 // signals the process: SIGTERM and, after the grace, SIGKILL for the wall clock; SIGXCPU and,
 // one second later, SIGKILL for CPU.
+//
+// At the wall clock the script's descendants are killed first, outright: once this process is
+// gone nothing could stop them, and a helper left running would outlive the limit. The process
+// is a child subreaper (set by the caller), so a grandchild whose parent exited is still ours.
 #include "watchdog.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "errors.h"
+#include "verdict.h"
 
 namespace worm {
 
 namespace {
-
-std::atomic<bool> fired{false};
 
 double Now(clockid_t clock) {
   struct timespec ts;
@@ -28,23 +34,59 @@ double Now(clockid_t clock) {
   return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
-void WriteAll(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = write(fd, s.data() + off, s.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    off += static_cast<size_t>(n);
-  }
+void Write(int fd, const std::string& tmpl) {
+  std::string out(tmpl.size() + 64, '\0');
+  WriteAll(fd, out.data(), ExpandVerdict(tmpl, out.data(), out.size(), 0));
 }
 
-// Lines carry "__TIME__" where the epoch milliseconds of the event go.
-std::string Stamp(std::string line) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  std::string now = std::to_string(static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000);
-  for (size_t at; (at = line.find("__TIME__")) != std::string::npos;) line.replace(at, 8, now);
-  return line;
+// Children of pid, all of its threads' (from /proc/<pid>/task/<tid>/children).
+std::vector<pid_t> ChildrenOf(pid_t pid) {
+  std::vector<pid_t> out;
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    FILE* f = fopen((dir + "/" + e->d_name + "/children").c_str(), "re");
+    if (f == nullptr) continue;
+    for (int c; fscanf(f, "%d", &c) == 1;) out.push_back(c);
+    fclose(f);
+  }
+  closedir(d);
+  return out;
+}
+
+bool IsZombie(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = fopen(path, "re");
+  if (f == nullptr) return true;  // gone
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  // "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'.
+  const char* close = strrchr(buf, ')');
+  return close == nullptr || close[1] == '\0' || close[2] == 'Z' || close[2] == 'X';
+}
+
+// SIGKILLs every descendant of this process, again until a pass finds none (a process may fork
+// while its parent is being killed); at most a few passes.
+void KillDescendants() {
+  for (int pass = 0; pass < 20; ++pass) {
+    std::set<pid_t> seen;
+    std::vector<pid_t> todo = ChildrenOf(getpid());
+    bool live = false;
+    while (!todo.empty()) {
+      pid_t p = todo.back();
+      todo.pop_back();
+      if (!seen.insert(p).second) continue;
+      // Children first, read before the kill: once it is dead its children move to us.
+      for (pid_t c : ChildrenOf(p)) todo.push_back(c);
+      if (!IsZombie(p) && kill(p, SIGKILL) == 0) live = true;
+    }
+    if (!live) return;
+    usleep(1000);
+  }
 }
 
 struct Plan {
@@ -53,12 +95,14 @@ struct Plan {
   std::string timeoutLines, cpuLines, timeoutHuman, cpuHuman;
 };
 
-void Fire(const Plan& p, const std::string& lines, const std::string& human, int first, double graceMs) {
-  if (fired.exchange(true)) return;
-  if (p.auditFd >= 0 && !lines.empty()) WriteAll(p.auditFd, Stamp(lines));
-  if (!human.empty()) WriteAll(2, human);
+void Fire(const Plan& p, const std::string& lines, const std::string& human, int first, double graceMs, bool tree) {
+  if (!ClaimVerdict()) return;
+  if (p.auditFd >= 0 && !lines.empty()) Write(p.auditFd, lines);
+  if (!human.empty()) WriteAll(2, human.data(), human.size());
+  if (tree) KillDescendants();
   kill(getpid(), first);
   usleep(static_cast<useconds_t>(graceMs * 1000));
+  if (tree) KillDescendants();  // what the script started during its grace
   kill(getpid(), SIGKILL);
 }
 
@@ -67,11 +111,11 @@ void Run(Plan p) {
   for (;;) {
     usleep(10000);
     if (p.timeoutMs > 0 && Now(CLOCK_MONOTONIC) - start >= p.timeoutMs) {
-      Fire(p, p.timeoutLines, p.timeoutHuman, SIGTERM, p.killAfterMs);
+      Fire(p, p.timeoutLines, p.timeoutHuman, SIGTERM, p.killAfterMs, true);
       return;
     }
     if (p.cpuMs > 0 && Now(CLOCK_PROCESS_CPUTIME_ID) >= p.cpuMs) {
-      Fire(p, p.cpuLines, p.cpuHuman, SIGXCPU, 1000);
+      Fire(p, p.cpuLines, p.cpuHuman, SIGXCPU, 1000, false);
       return;
     }
   }
@@ -100,12 +144,6 @@ Napi::Value StartWatchdog(const Napi::CallbackInfo& info) {
   if (p.timeoutMs <= 0 && p.cpuMs <= 0) return env.Undefined();
   std::thread(Run, std::move(p)).detach();
   return env.Undefined();
-}
-
-// watchdogFired(): true once the watchdog has written its records (the JS exit record is then
-// not written a second time).
-Napi::Value WatchdogFired(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), fired.load());
 }
 
 }  // namespace worm

@@ -3,5 +3,5 @@
 
 namespace worm {
 Napi::Value StartWatchdog(const Napi::CallbackInfo& info);
-Napi::Value WatchdogFired(const Napi::CallbackInfo& info);
+
 }  // namespace worm

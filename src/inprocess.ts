@@ -21,7 +21,8 @@ import { parseGuardLine, readChannel } from './channel.js';
 import type { GuardRecord } from './guard/protocol.cjs';
 import { GUARD_PRELOAD, guardEnv, humanGuardLine, policyRecord } from './run.js';
 import { resolveTarget } from './target.js';
-import { formatDuration } from './units.js';
+import { formatDuration, formatSize } from './units.js';
+import { MEMORY_EVIDENCE } from './verdict.js';
 import { VERSION } from './version.js';
 
 const TRUST_NOTE = 'in-process: records after this one are written from inside the sandbox; the script could forge or suppress them. Use the supervised mode for a trail the target cannot touch.';
@@ -62,6 +63,40 @@ function line(level: number, run: string, event: string, fields: AuditRecord): s
   return `{"level":${level},"time":__TIME__,${body.slice(1)}\n`;
 }
 
+/**
+ * The verdicts JavaScript cannot be trusted to write: a native watchdog thread for the wall
+ * clock and the CPU budget (the event loop may be stuck), a SIGABRT handler for the memory cap
+ * (Node aborts when an allocation fails, and no JavaScript runs after that).
+ */
+function armVerdicts(policy: Policy, auditFd: number, run: string, command: string): void {
+  const { timeoutMs, cpuMs, killAfterMs, memoryBytes } = policy.limits;
+  const exitLine = (limit: string, signal: string) => line(30, run, 'exit', { code: null, signal, limit });
+  if (timeoutMs !== undefined || cpuMs !== undefined) {
+    const cpuS = cpuMs === undefined ? 0 : Math.ceil(cpuMs / 1000);
+    native.startWatchdog({
+      timeoutMs: timeoutMs ?? 0, killAfterMs, cpuMs: cpuS * 1000, auditFd,
+      timeoutLines: timeoutMs === undefined ? '' : line(40, run, 'limit', {
+        limit: 'timeout', budget: formatDuration(timeoutMs), reason: `wall-clock limit of ${formatDuration(timeoutMs)} reached`,
+      }) + exitLine('timeout', 'SIGTERM'),
+      cpuLines: cpuMs === undefined ? '' : line(40, run, 'limit', {
+        limit: 'cpu', budget: `${cpuS} s`, reason: `CPU limit of ${cpuS} s reached`,
+      }) + exitLine('cpu', 'SIGXCPU'),
+      timeoutHuman: timeoutMs === undefined ? '' : `worm-run: stopped ${command}: wall-clock limit of ${formatDuration(timeoutMs)} reached\n`,
+      cpuHuman: `worm-run: stopped ${command}: CPU limit of ${cpuS} s reached\n`,
+    });
+  }
+  if (memoryBytes !== undefined) {
+    const cap = formatSize(memoryBytes);
+    const reason = `memory limit of ${cap} reached (peak resident __RSS_MIB__ MiB)`;
+    native.armMemoryVerdict({
+      auditFd,
+      thresholdKb: Math.ceil((memoryBytes * MEMORY_EVIDENCE) / 1024),
+      lines: line(40, run, 'limit', { limit: 'memory', budget: cap, used: '__RSS_MIB__ MiB peak RSS', reason }) + exitLine('memory', 'SIGABRT'),
+      human: `worm-run: stopped ${command}: ${reason}\n`,
+    });
+  }
+}
+
 /** Starts the script; the returned promise never settles (the script owns the process now). */
 export async function runInProcess(command: string[], policy: Policy): Promise<never> {
   refuseUnsupported(policy);
@@ -82,6 +117,9 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   native.setRlimits(limits);
   const landlock = native.landlockSelf();
   native.hardenSelf(policy.network.allowUnix);
+  // The watchdog kills the script's descendants at the wall clock; as a subreaper this process
+  // keeps the grandchildren whose parents exit, so they are still found.
+  if (policy.limits.timeoutMs !== undefined) native.setSubreaper();
 
   audit.write('info', 'start', {
     version: VERSION, mode: 'in-process', trust: TRUST_NOTE,
@@ -91,27 +129,11 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
       seccomp: 'network filter installed on every thread of this process (EPERM)',
       noNewPrivs: true, dumpable: false, landlock,
       guard: 'loaded in this process (advisory)',
-      watchdog: 'native thread keeps the wall clock and CPU budget',
+      watchdog: 'native: a thread keeps the wall clock and the CPU budget, a SIGABRT handler reports the memory cap',
     },
   });
 
-  const { timeoutMs, cpuMs, killAfterMs } = policy.limits;
-  if (timeoutMs !== undefined || cpuMs !== undefined) {
-    const auditFd = dest.kind === 'fd' ? dest.fd : dest.kind === 'stderr' ? 2 : -1;
-    const exitLine = (limit: string, signal: string) => line(30, run, 'exit', { code: null, signal, limit });
-    const cpuS = cpuMs === undefined ? 0 : Math.ceil(cpuMs / 1000);
-    native.startWatchdog({
-      timeoutMs: timeoutMs ?? 0, killAfterMs, cpuMs: cpuS * 1000, auditFd,
-      timeoutLines: timeoutMs === undefined ? '' : line(40, run, 'limit', {
-        limit: 'timeout', budget: formatDuration(timeoutMs), reason: `wall-clock limit of ${formatDuration(timeoutMs)} reached`,
-      }) + exitLine('timeout', 'SIGTERM'),
-      cpuLines: cpuMs === undefined ? '' : line(40, run, 'limit', {
-        limit: 'cpu', budget: `${cpuS} s`, reason: `CPU limit of ${cpuS} s reached`,
-      }) + exitLine('cpu', 'SIGXCPU'),
-      timeoutHuman: timeoutMs === undefined ? '' : `worm-run: stopped ${target.command}: wall-clock limit of ${formatDuration(timeoutMs)} reached\n`,
-      cpuHuman: `worm-run: stopped ${target.command}: CPU limit of ${cpuS} s reached\n`,
-    });
-  }
+  armVerdicts(policy, dest.kind === 'fd' ? dest.fd : dest.kind === 'stderr' ? 2 : -1, run, target.command);
 
   // This thread's guard reports through a hook, synchronously. Workers and Node's module-hooks
   // thread share our descriptors and report through a non-blocking pipe that this thread reads
@@ -137,7 +159,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   require(GUARD_PRELOAD);
 
   process.on('exit', (code) => {
-    if (native.watchdogFired()) return;
+    if (native.verdictWritten()) return;
     channel.drainSync();
     const u = process.resourceUsage();
     audit.write('info', 'exit', {

@@ -94,8 +94,19 @@ export interface WatchdogSpec {
   cpuHuman: string;
 }
 
+export interface MemoryVerdictSpec {
+  /** Where the prepared lines go (-1: nowhere). */
+  auditFd: number;
+  /** Peak RSS (KiB) from which a SIGABRT counts as the memory limit reached. */
+  thresholdKb: number;
+  /** Audit lines; "__TIME__" becomes epoch ms and "__RSS_MIB__" the peak RSS in MiB. */
+  lines: string;
+  /** The human line for stderr (same placeholders). */
+  human: string;
+}
+
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 5;
+const ADDON_ABI = 6;
 
 interface Addon {
   abi: number;
@@ -112,7 +123,8 @@ interface Addon {
   pipe(nonblocking?: boolean): [number, number];
   landlockSelf(): string;
   startWatchdog(opts: WatchdogSpec): void;
-  watchdogFired(): boolean;
+  armMemoryVerdict(opts: MemoryVerdictSpec): void;
+  verdictWritten(): boolean;
   seccompSupport(): number;
   probeKernel(): KernelProbe;
   rlimits: Record<string, number>;
@@ -179,7 +191,8 @@ export const native = {
   pipe: (nonblocking = false): [number, number] => load().pipe(nonblocking),
   landlockSelf: (): string => load().landlockSelf(),
   startWatchdog: (opts: WatchdogSpec): void => load().startWatchdog(opts),
-  watchdogFired: (): boolean => load().watchdogFired(),
+  armMemoryVerdict: (opts: MemoryVerdictSpec): void => load().armMemoryVerdict(opts),
+  verdictWritten: (): boolean => load().verdictWritten(),
   seccompSupport: (): number => load().seccompSupport(),
   probeKernel: (): KernelProbe => load().probeKernel(),
   rlimit: (name: string): number => {

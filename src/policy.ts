@@ -74,21 +74,29 @@ export interface LimitDescription {
   mechanism: string;
 }
 
-/** Each active limit, what it counts and what enforces it (the README table has the same rows). */
-export function describeLimits(l: Limits): LimitDescription[] {
+/**
+ * Each active limit, what it counts and what enforces it (the README table has the same rows).
+ * The in-process mode enforces some of them differently: its own Node is already running.
+ */
+export function describeLimits(l: Limits, mode: Policy['mode'] = 'supervised'): LimitDescription[] {
+  const inProcess = mode === 'in-process';
   const out: LimitDescription[] = [];
   if (l.cpuMs !== undefined) {
     out.push({
       limit: 'cpu', value: formatDuration(Math.ceil(l.cpuMs / 1000) * 1000),
       counts: 'user+system CPU time of each process the target runs',
-      mechanism: 'RLIMIT_CPU: SIGXCPU at the budget, SIGKILL one second later',
+      mechanism: inProcess
+        ? 'the script: a native watchdog thread, SIGXCPU at the budget, SIGKILL one second later (RLIMIT_CPU one second above as a backstop); processes it starts: RLIMIT_CPU'
+        : 'RLIMIT_CPU: SIGXCPU at the budget, SIGKILL one second later',
     });
   }
   if (l.memoryBytes !== undefined) {
     out.push({
       limit: 'memory', value: formatSize(l.memoryBytes),
       counts: 'heap and private writable mappings of each process (what it allocated), not shared or file-backed mappings',
-      mechanism: 'RLIMIT_DATA (allocations beyond it fail with ENOMEM); Node targets also get a V8 heap cap to fit',
+      mechanism: inProcess
+        ? "RLIMIT_DATA (allocations beyond it fail with ENOMEM); this Node's V8 heap was sized when it started, so the script meets the cap as a failed allocation (Node aborts; a native handler writes the verdict); Node processes it starts get a V8 heap cap to fit"
+        : 'RLIMIT_DATA (allocations beyond it fail with ENOMEM); Node targets also get a V8 heap cap to fit',
     });
   }
   if (l.addressSpaceBytes !== undefined) {
@@ -102,7 +110,9 @@ export function describeLimits(l: Limits): LimitDescription[] {
     out.push({
       limit: 'timeout', value: formatDuration(l.timeoutMs),
       counts: 'wall-clock time of the run',
-      mechanism: `supervisor timer: SIGTERM to every process of the run, SIGKILL ${formatDuration(l.killAfterMs)} later`,
+      mechanism: inProcess
+        ? `native watchdog thread: SIGKILL to every process the script started, SIGTERM to the script, SIGKILL ${formatDuration(l.killAfterMs)} later`
+        : `supervisor timer: SIGTERM to every process of the run, SIGKILL ${formatDuration(l.killAfterMs)} later`,
     });
   }
   if (l.maxProcs !== undefined) {

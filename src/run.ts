@@ -343,7 +343,7 @@ export function policyRecord(policy: Policy): Record<string, unknown> {
         ? 'every socket family but AF_UNIX; TCP bind/connect also refused by Landlock'
         : 'every socket, connect, bind, listen, accept, addressed sendto/recvfrom, sendmmsg, recvmmsg',
     },
-    limits: describeLimits(policy.limits),
+    limits: describeLimits(policy.limits, policy.mode),
     identity: policy.identity ? { user: policy.identity.user, uid: policy.identity.uid, gid: policy.identity.gid } : null,
     guard: policy.guard,
     nodeOptions: policy.nodeOptions,

@@ -22,7 +22,7 @@ export interface LimitHit {
 const SIG = constants.signals;
 
 /** Peak resident memory, as a share of the cap, that counts as having reached it. */
-const MEMORY_EVIDENCE = 0.8;
+export const MEMORY_EVIDENCE = 0.8;
 
 export interface VerdictInput {
   wait: WaitResult;

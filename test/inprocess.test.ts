@@ -110,6 +110,52 @@ describe('--in-process', () => {
     expect(auditLines(readFileSync(log, 'utf8')).map((l) => l.event)).toEqual(['start', 'limit', 'exit']);
   });
 
+  it('at the wall clock, also kills what the script started: detached, orphaned and SIGTERM-proof', async () => {
+    const log = join(dir, 'tree.jsonl');
+    const marker = `worm-inproc-tree-${process.pid}`;
+    const started = join(dir, 'tree-started');
+    // Each helper says it started, then sleeps under a name of its own, ignoring SIGTERM; one is
+    // detached into its own session, one is orphaned (its shell exits at once, so only the
+    // subreaper keeps it in the tree).
+    const p = script('tree.js', `
+      const { spawn } = require('child_process');
+      spawn('bash', ['-c', 'trap "" TERM; echo a >> ${started}; exec -a ${marker}-a sleep 300'], { stdio: 'ignore', detached: true });
+      spawn('bash', ['-c', '(trap "" TERM; echo b >> ${started}; exec -a ${marker}-b sleep 300) & exit 0'], { stdio: 'ignore' });
+      setInterval(() => {}, 1000);
+    `);
+    const r = await worm(['--in-process', '--timeout', '1500ms', '--audit-log', log, p]);
+    const left = await runProgram('pgrep', ['-f', marker]);
+    if (left.stdout.trim()) await runProgram('pkill', ['-KILL', '-f', marker]);
+    expect(r.signal).toBe('SIGTERM');
+    expect(auditLines(readFileSync(log, 'utf8')).at(-1)).toMatchObject({ event: 'exit', limit: 'timeout' });
+    expect(readFileSync(started, 'utf8').split('\n').filter(Boolean).sort()).toEqual(['a', 'b']);
+    expect(left.stdout.trim()).toBe('');
+  });
+
+  it('a heap that outgrows --memory ends in Node\'s heap error, and the native handler writes the verdict', async () => {
+    const log = join(dir, 'memory.jsonl');
+    const p = script('grow.js', 'const a = []; for (;;) a.push(new Array(1e5).fill(Math.random()));\n');
+    const r = await worm(['--in-process', '--memory', '192M', '--audit-log', log, p], { timeoutMs: 60_000 });
+    expect(r.signal).toBe('SIGABRT');
+    expect(r.stderr).toMatch(/heap out of memory/i);
+    expect(r.stderr).toMatch(new RegExp(`^worm-run: stopped ${p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: memory limit of 192M reached \\(peak resident \\d+ MiB\\)$`, 'm'));
+    const lines = auditLines(readFileSync(log, 'utf8'));
+    expect(lines.map((l) => l.event)).toEqual(['start', 'limit', 'exit']);
+    expect(lines[0]!.policy).toMatchObject({ limits: [expect.objectContaining({ limit: 'memory', mechanism: expect.stringContaining('native handler') }), expect.anything()] });
+    expect(lines[1]).toMatchObject({ source: 'in-process', limit: 'memory', budget: '192M', used: expect.stringMatching(/^\d+ MiB peak RSS$/) });
+    expect(lines[2]).toMatchObject({ limit: 'memory', signal: 'SIGABRT', code: null });
+  });
+
+  it('a script that aborts far below --memory gets no memory verdict', async () => {
+    const log = join(dir, 'abort.jsonl');
+    const p = script('abort.js', 'process.abort();\n');
+    const r = await worm(['--in-process', '--memory', '4G', '--audit-log', log, p]);
+    expect(r.signal).toBe('SIGABRT');
+    expect(r.stderr).not.toContain('memory limit');
+    // No exit record either: an abort runs no JavaScript, and the trail says nothing it cannot know.
+    expect(auditLines(readFileSync(log, 'utf8')).map((l) => l.event)).toEqual(['start']);
+  });
+
   it('applies the rlimits to itself', async () => {
     const p = script('limits.js', "process.stdout.write(require('fs').readFileSync('/proc/self/limits', 'utf8'));\n");
     const r = await worm(['--in-process', '--max-files', '77', '--max-file-size', '3M', p]);
