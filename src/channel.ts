@@ -57,13 +57,15 @@ export interface Channel {
    * mode's 'exit' handler, when the event loop will not run again). Needs a non-blocking pipe.
    */
   drainSync(): ChannelStats;
+  /** Starts reading in the event loop, once (for a channel opened with `deferred`). */
+  listen(): void;
 }
 
 /**
  * Reads the channel until every writer has closed it; resolves with the counts. Each valid
  * record is handed to onRecord while fewer than MAX_GUARD_RECORDS were accepted.
  */
-export function readChannel(fd: number, onRecord: (r: GuardRecord) => void, opts: { keepAlive?: boolean } = {}): Channel {
+export function readChannel(fd: number, onRecord: (r: GuardRecord) => void, opts: { keepAlive?: boolean; deferred?: boolean } = {}): Channel {
   const stats: ChannelStats = { accepted: 0, dropped: 0, garbage: 0 };
   let buf = '';
   let skipping = false;
@@ -105,20 +107,30 @@ export function readChannel(fd: number, onRecord: (r: GuardRecord) => void, opts
   };
   // A pipe handle (non-blocking, in the event loop), not a file stream: closing it never
   // waits for a read that may never complete.
-  // node:net on first use (a builtin: nothing read from disk), not at start-up.
-  const { Socket } = createRequire(import.meta.url)('node:net') as typeof import('node:net');
-  const stream = new Socket({ fd, readable: true, writable: false });
-  if (opts.keepAlive === false) stream.unref();
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string | Buffer) => feed(String(chunk)));
-  stream.on('end', finish);
-  stream.on('close', finish);
-  stream.on('error', finish);
+  let stream: import('node:net').Socket | undefined;
+  const listen = () => {
+    if (stream || finished) return;
+    // node:net on first use (a builtin: nothing read from disk), not at start-up.
+    const { Socket } = createRequire(import.meta.url)('node:net') as typeof import('node:net');
+    stream = new Socket({ fd, readable: true, writable: false });
+    if (opts.keepAlive === false) stream.unref();
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string | Buffer) => feed(String(chunk)));
+    stream.on('end', finish);
+    stream.on('close', finish);
+    stream.on('error', finish);
+  };
+  if (!opts.deferred) listen();
   return {
     done,
-    close: () => stream.destroy(),
+    listen,
+    close: () => {
+      if (stream) stream.destroy();
+      else finish();
+    },
     drainSync: () => {
       const chunk = Buffer.alloc(65536);
+      const text = new TextDecoder(); // a character split across two reads stays whole
       for (;;) {
         let n = 0;
         try {
@@ -127,7 +139,7 @@ export function readChannel(fd: number, onRecord: (r: GuardRecord) => void, opts
           break; // EAGAIN: nothing more now
         }
         if (n <= 0) break;
-        feed(chunk.subarray(0, n).toString('utf8'));
+        feed(text.decode(chunk.subarray(0, n), { stream: true }));
       }
       finish();
       return stats;

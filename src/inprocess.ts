@@ -148,8 +148,13 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
     audit.write('warn', r.event, { source: 'guard', layer: 'guard', ...r }, humanGuardLine(r));
   };
   const [readFd, writeFd] = native.pipe(true);
-  // The pipe must not keep the process alive: its writers are this process's own threads.
-  const channel = readChannel(readFd, record, { keepAlive: false });
+  // The pipe must not keep the process alive: its writers are this process's own threads. It is
+  // read from when a worker is created (the guard calls the hook) or, with --deny-imports, from
+  // the start (Node 20 runs module hooks on a thread of their own); what arrives before that
+  // waits in the pipe, and the exit handler reads what is left either way.
+  const channel = readChannel(readFd, record, { keepAlive: false, deferred: true });
+  (globalThis as Record<symbol, unknown>)[Symbol.for('worm-run.guard.channel')] = () => channel.listen();
+  if (policy.guard.denyImports) channel.listen();
   Object.assign(process.env, guardEnv(process.env, policy, writeFd, fstatSync(writeFd).ino));
   (globalThis as Record<symbol, unknown>)[Symbol.for('worm-run.guard.report')] = (r: GuardRecord) => {
     const rec = parseGuardLine(JSON.stringify(r));

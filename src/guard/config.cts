@@ -28,6 +28,13 @@ export const state = { text: '', inProcess: false };
 /** Set by worm-run's in-process mode before it loads the guard (see src/inprocess.ts). */
 export const REPORT_HOOK = Symbol.for('worm-run.guard.report');
 
+/**
+ * Set by the in-process mode too: it reads the channel (where workers report) only once a
+ * worker exists, so a script without workers never pays for the reader. Called before a
+ * Worker is constructed.
+ */
+export const CHANNEL_HOOK = Symbol.for('worm-run.guard.channel');
+
 /** Reads the configuration; anything malformed leaves the safe defaults (no reporting). */
 export function setConfig(text: unknown): void {
   if (typeof text !== 'string' || text === '') return;

@@ -15,7 +15,7 @@
  * tls, http, https and http2 are not (they all end in net.Socket#connect / net.Server#listen).
  */
 import type * as WT from 'node:worker_threads';
-import { ENV_DATA_KEY, GUARD_ENV_NAME, REPORT_HOOK, config, setConfig, state } from './config.cjs';
+import { CHANNEL_HOOK, ENV_DATA_KEY, GUARD_ENV_NAME, REPORT_HOOK, config, setConfig, state } from './config.cjs';
 
 type AnyFn = (...args: any[]) => any;
 type Obj = Record<string, any>;
@@ -160,6 +160,8 @@ function installWorkers(wt: typeof WT): void {
   const Original = wt.Worker;
   class Worker extends Original {
     constructor(filename: string | URL, options?: WT.WorkerOptions) {
+      const listen = (globalThis as Record<symbol, unknown>)[CHANNEL_HOOK];
+      if (typeof listen === 'function') listen();
       super(filename, (require('./workers.cjs') as typeof import('./workers.cjs')).withGuard(options, wt) as WT.WorkerOptions);
     }
   }
