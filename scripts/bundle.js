@@ -1,5 +1,5 @@
 // Bundles the CLI into one CommonJS file, dist/worm-run.cjs: one file to read and compile
-// instead of ~25 ES modules and commander's tree, which is most of worm-run's own start-up.
+// instead of ~25 ES modules, which is most of worm-run's own start-up.
 // pino goes into a second bundle, dist/pino-bundle.cjs, which src/audit.ts loads (CLI and
 // library alike) only when an audit destination asks for it, always before the target starts:
 // once the target runs, the supervisor loads no code from disk, and never from node_modules/.
@@ -8,20 +8,6 @@
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
-
-// commander requires node:child_process at load time (for executable subcommands, which
-// worm-run does not use); loading it pulls in net, dgram and streams. Defer it to first use.
-const lazyChildProcess = {
-  name: 'lazy-child-process',
-  setup(b) {
-    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
-      args.importer.includes('/node_modules/commander/') ? { path: 'child_process', namespace: 'lazy' } : undefined);
-    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
-      loader: 'js',
-      contents: "let m; module.exports = new Proxy({}, { get(_, k) { m ??= require('node:child_process'); return m[k]; } });",
-    }));
-  },
-};
 
 await build({
   entryPoints: ['dist/pino-loader.cjs'],
@@ -44,7 +30,6 @@ await build({
   target: 'node20',
   define: { 'import.meta.url': '__wormImportMetaUrl' },
   banner: { js: "const __wormImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-  plugins: [lazyChildProcess],
   minifyWhitespace: true,
   minifySyntax: true,
   logLevel: 'warning',

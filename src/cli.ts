@@ -3,7 +3,7 @@
  * run on a system that cannot enforce it, forwards signals to the target and leaves with the
  * target's status (128+N after re-raising a signal the target died of).
  */
-import { Command, CommanderError } from 'commander';
+import { opt, optionRows, parse, table, wrapText, type OptionSpec } from './args.js';
 import { writeLine } from './audit.js';
 import { EXIT_WORM_FAILED, WormError } from './errors.js';
 import { native } from './native.js';
@@ -15,60 +15,63 @@ import { VERSION } from './version.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
-function program(): Command {
-  return new Command('worm-run')
-    .usage('[options] [--] <command> [args...]\n       worm-run [options] <script.js> [args...]')
-    .description('Run a program with no network access, within CPU and memory budgets, leaving an audit trail it cannot forge.')
-    .version(VERSION, '-V, --version', 'print the version')
-    .helpOption('-h, --help', 'show this help')
-    .argument('[command...]', 'the program (a Node script or any executable) and its arguments')
-    .option('--cpu <duration>', 'CPU time per process (30, 30s, 2m); SIGXCPU, then SIGKILL')
-    .option('--memory <size>', 'heap and private writable memory per process (512M, 2G)')
-    .option('--address-space <size>', 'raw virtual address space per process (RLIMIT_AS)')
-    .option('--timeout <duration>', 'wall-clock limit for the run; exit 124 when it is reached')
-    .option('--kill-after <duration>', 'grace between SIGTERM and SIGKILL at the timeout (default 2s)')
-    .option('--max-procs <n>', "processes of the target's user (needs --user when run as root)")
-    .option('--max-files <n>', 'open files per process')
-    .option('--max-file-size <size>', 'largest file the target may write')
-    .option('--core', 'allow core dumps (off by default)')
-    .option('--user <name|uid>', 'run the target as this user (worm-run must be root)')
-    .option('--group <name|gid>', "with --user: this group instead of the user's own")
-    .option('--allow-unix', 'allow AF_UNIX sockets (every other family stays refused)')
-    .option('--audit-log <path>', "append JSON audit records to a file (0600), '-' for stderr, /dev/fd/N for a descriptor")
-    .option('--deny-imports', 'Node targets: refuse network modules at require/import, not only at use')
-    .option('--deny-command <name>', 'Node targets: also refuse this command in child_process (repeatable)', collect)
-    .option('--allow-command <name>', 'Node targets: lift a built-in command refusal (repeatable)', collect)
-    .option('--node-option <option>', "Node targets: pass an option to Node itself, e.g. --node-option=--enable-source-maps (repeatable)", collect)
-    .option('--in-process', 'Node scripts: run inside this hardened process (one Node start; the trail after start is written from inside the sandbox)')
-    .option('--config <file>', `read the policy from a JSON file (or set ${CONFIG_ENV}); flags override it`)
-    .option('--print-policy', 'print the effective policy and the kernel filter as JSON, then exit')
-    .addHelpText('after', `
+const OPTIONS: OptionSpec[] = [
+  opt('-V, --version', 'print the version'),
+  opt('--cpu <duration>', 'CPU time per process (30, 30s, 2m); SIGXCPU, then SIGKILL'),
+  opt('--memory <size>', 'heap and private writable memory per process (512M, 2G)'),
+  opt('--address-space <size>', 'raw virtual address space per process (RLIMIT_AS)'),
+  opt('--timeout <duration>', 'wall-clock limit for the run; exit 124 when it is reached'),
+  opt('--kill-after <duration>', 'grace between SIGTERM and SIGKILL at the timeout (default 2s)'),
+  opt('--max-procs <n>', "processes of the target's user (needs --user when run as root)"),
+  opt('--max-files <n>', 'open files per process'),
+  opt('--max-file-size <size>', 'largest file the target may write'),
+  opt('--core', 'allow core dumps (off by default)'),
+  opt('--user <name|uid>', 'run the target as this user (worm-run must be root)'),
+  opt('--group <name|gid>', "with --user: this group instead of the user's own"),
+  opt('--allow-unix', 'allow AF_UNIX sockets (every other family stays refused)'),
+  opt('--audit-log <path>', "append JSON audit records to a file (0600), '-' for stderr, /dev/fd/N for a descriptor"),
+  opt('--deny-imports', 'Node targets: refuse network modules at require/import, not only at use'),
+  opt('--deny-command <name>', 'Node targets: also refuse this command in child_process (repeatable)', true),
+  opt('--allow-command <name>', 'Node targets: lift a built-in command refusal (repeatable)', true),
+  opt('--node-option <option>', 'Node targets: pass an option to Node itself, e.g. --node-option=--enable-source-maps (repeatable)', true),
+  opt('--in-process', 'Node scripts: run inside this hardened process (one Node start; the trail after start is written from inside the sandbox)'),
+  opt('--config <file>', `read the policy from a JSON file (or set ${CONFIG_ENV}); flags override it`),
+  opt('--print-policy', 'print the effective policy and the kernel filter as JSON, then exit'),
+  opt('-h, --help', 'show this help'),
+];
+
+const HELP = `Usage: worm-run [options] [--] <command> [args...]
+       worm-run [options] <script.js> [args...]
+
+${wrapText('Run a program with no network access, within CPU and memory budgets, leaving an audit trail it cannot forge.', 0)}
+
+Arguments:
+${table([['command', 'the program (a Node script or any executable) and its arguments']])}
+
+Options:
+${table(optionRows(OPTIONS))}
+
 Other commands:
   worm-run doctor [--json]   check what this machine provides and run a live self-test
 
 Exit status: the target's own; 128+N when a signal killed it; 124 at the --timeout;
-125 worm-run failed (bad option or policy); 126 target not executable; 127 not found.`)
-    .passThroughOptions()
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => process.stdout.write(s),
-      writeErr: (s) => process.stderr.write(s),
-      outputError: () => {},
-    });
-}
+125 worm-run failed (bad option or policy); 126 target not executable; 127 not found.
+`;
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
+const DOCTOR_OPTIONS: OptionSpec[] = [opt('--json', 'print the report as JSON'), opt('-h, --help', 'show this help')];
+
+const DOCTOR_HELP = `Usage: worm-run doctor [options]
+
+Check what this machine provides and run a live self-test.
+
+Options:
+${table(optionRows(DOCTOR_OPTIONS))}
+`;
 
 function fail(e: unknown): number {
   if (e instanceof WormError) {
     writeLine(`worm-run: ${e.message}`);
     return e.exitCode;
-  }
-  if (e instanceof CommanderError) {
-    writeLine(`worm-run: ${e.message.replace(/^error: /, '')} (see worm-run --help)`);
-    return EXIT_WORM_FAILED;
   }
   // A bug in worm-run, not a user mistake: keep the stack.
   writeLine(`worm-run: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
@@ -94,22 +97,24 @@ function checkPlatform(): void {
 }
 
 async function doctorCommand(argv: string[]): Promise<number> {
-  const cmd = new Command('worm-run doctor')
-    .description('check what this machine provides and run a live self-test')
-    .option('--json', 'print the report as JSON')
-    .helpOption('-h, --help', 'show this help')
-    .exitOverride()
-    .configureOutput({ outputError: () => {} });
+  let json = false;
   try {
-    cmd.parse(argv, { from: 'user' });
+    const parsed = parse(argv, DOCTOR_OPTIONS, 'worm-run doctor');
+    if (parsed.action === 'help') {
+      process.stdout.write(DOCTOR_HELP);
+      return 0;
+    }
+    if (parsed.operands.length > 0) {
+      throw new WormError('ERR_WORM_USAGE', `doctor takes no arguments, not '${parsed.operands[0]}' (see worm-run doctor --help)`);
+    }
+    json = parsed.options.json === true;
   } catch (e) {
-    if (e instanceof CommanderError && e.code === 'commander.helpDisplayed') return 0;
     return fail(e);
   }
   const { doctor, formatReport } = await import('./doctor.js');
   try {
     const report = await doctor();
-    process.stdout.write(cmd.opts().json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     return report.protected ? 0 : 1;
   } catch (e) {
     return fail(e);
@@ -119,15 +124,19 @@ async function doctorCommand(argv: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   // `worm-run doctor` is the only subcommand; `worm-run -- doctor` or `./doctor` runs a program.
   if (argv[0] === 'doctor') return doctorCommand(argv.slice(1));
-  const cmd = program();
+  let opts: CliOptions;
+  let command: string[];
   try {
-    cmd.parse(argv, { from: 'user' });
+    const parsed = parse(argv, OPTIONS, 'worm-run');
+    if (parsed.action !== 'run') {
+      process.stdout.write(parsed.action === 'help' ? HELP : `${VERSION}\n`);
+      return 0;
+    }
+    opts = parsed.options as CliOptions;
+    command = parsed.operands;
   } catch (e) {
-    if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version')) return 0;
     return fail(e);
   }
-  const opts = cmd.opts<CliOptions>();
-  const command = cmd.args;
   let policy: Policy;
   try {
     const configPath = opts.config ?? process.env[CONFIG_ENV];

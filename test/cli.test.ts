@@ -34,6 +34,42 @@ describe('help and version', () => {
   });
 });
 
+describe('the grammar: options before the command, the rest is the command', () => {
+  it.concurrent('--opt=value and --opt value, repeatable options, the last of a repeated one wins', async () => {
+    const r = await worm(['--cpu=2', '--cpu', '3', '--deny-command', 'a', '--deny-command=b', '--memory=64M', '--print-policy']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { policy: { limits: { limit: string; value: string }[]; guard: { denyCommands: string[] } } };
+    expect(doc.policy.limits).toEqual(expect.arrayContaining([
+      expect.objectContaining({ limit: 'cpu', value: '3 s' }), expect.objectContaining({ limit: 'memory', value: '64M' }),
+    ]));
+    expect(doc.policy.guard.denyCommands).toEqual(['a', 'b']);
+  });
+
+  it.concurrent("the target's own options are its own, with or without --", async () => {
+    const echo = ['-c', 'printf "%s|" "$@"', 'sh'];
+    for (const argv of [['sh', ...echo, '--cpu', '-h', '--', 'x'], ['--', 'sh', ...echo, '--cpu', '-h', '--', 'x']]) {
+      const r = await worm(argv);
+      expect(r).toMatchObject({ code: 0, stdout: '--cpu|-h|--|x|', stderr: '' });
+    }
+  });
+
+  it.concurrent('a value is the next word even when it starts with a dash', async () => {
+    const r = await worm(['--timeout', '-5', '--', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe('worm-run: --timeout: "-5" is not a duration; use seconds or a unit: 30, 30s, 500ms, 2m, 1h\n');
+  });
+
+  it.concurrent('doctor: its own help, and a clear error for what it does not take', async () => {
+    const help = await worm(['doctor', '--help']);
+    expect(help).toMatchObject({ code: 0, stderr: '' });
+    expect(help.stdout).toMatch(/^Usage: worm-run doctor \[options\]\n[\s\S]*--json\s+print the report as JSON\n/);
+    const extra = await worm(['doctor', 'now']);
+    expect(extra).toMatchObject({ code: 125, stdout: '', stderr: "worm-run: doctor takes no arguments, not 'now' (see worm-run doctor --help)\n" });
+    const bogus = await worm(['doctor', '--bogus']);
+    expect(bogus).toMatchObject({ code: 125, stdout: '', stderr: "worm-run: unknown option '--bogus' (see worm-run doctor --help)\n" });
+  });
+});
+
 describe('bad input: 125, one clear line, nothing runs', () => {
   const cases: [string, string[], RegExp][] = [
     ['no command', [], /no command given/],
@@ -45,6 +81,8 @@ describe('bad input: 125, one clear line, nothing runs', () => {
     ['a bad CPU time', ['--cpu', 'soon'], /--cpu: "soon" is not a duration/],
     ['a fractional count', ['--max-files', '1.5'], /--max-files: "1\.5" is not a whole number/],
     ['a missing option value', ['--cpu'], /--cpu <duration>' argument missing/],
+    ['a value given to a switch', ['--core=yes'], /option '--core' does not take a value \(see worm-run --help\)/],
+    ['an unknown option in the = form', ['--bogus=1'], /unknown option '--bogus=1'/],
     ['--group without --user', ['--group', 'root'], /--group needs --user/],
     ['an unknown user', ['--user', 'no-such-user-worm-run'], /--user: .*no-such-user-worm-run/],
   ];
