@@ -24,6 +24,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
 const FIX = join(HERE, 'bench');
 const NODE = process.execPath;
+const GUARD = join(ROOT, 'dist/guard/preload.cjs');
 
 // ---------------------------------------------------------------------------------- options
 
@@ -308,7 +309,10 @@ function plan(bins, inProcess, tools) {
   const groups = [
     {
       id: 'hello', title: 'node hello.js', baseline: 'bare', ...start,
-      variants: [{ id: 'bare', label: 'bare node', file: NODE, args: [hello] }, ...wrappers([hello], true)],
+      variants: [{ id: 'bare', label: 'bare node', file: NODE, args: [hello] }, ...wrappers([hello], true),
+        // What the guard alone costs a Node process: the in-process mode's floor (it must load
+        // the guard before the script), and part of the supervised run (the guard is in the child).
+        { id: 'guard-only', label: 'node -r guard (the guard alone)', file: NODE, args: ['-r', GUARD, hello] }],
     },
     {
       id: 'true', title: '/bin/true', baseline: 'bare', ...start,
@@ -383,7 +387,8 @@ function headline(env) {
   const ip = find('hello', 'worm-run-in-process');
   if (wr && nf) out.push(`worm-run hello.js (supervised) / Node launcher floor: ${ratio(wr.medianMs / nf.medianMs)} (issue target: within 5%, i.e. <= 1.05x)`);
   if (wr) out.push(`worm-run hello.js (supervised) / bare node: ${ratio(wr.ratioToBaseline)}${nf ? `; Node floor / bare: ${ratio(nf.ratioToBaseline)}` : ''}${cf ? `; C floor / bare: ${ratio(cf.ratioToBaseline)}` : ''}`);
-  if (ip) out.push(`worm-run --in-process hello.js / bare node: ${ratio(ip.ratioToBaseline)} (issue target: <= 1.15x)`);
+  const go = find('hello', 'guard-only');
+  if (ip) out.push(`worm-run --in-process hello.js / bare node: ${ratio(ip.ratioToBaseline)} (issue target: <= 1.15x)${go ? `; the guard alone / bare node: ${ratio(go.ratioToBaseline)}; in-process / the guard alone: ${ratio(ip.medianMs / go.medianMs)}` : ''}`);
   const t = ['worm-run', 'node-floor', 'c-floor', 'node-e0'].map((id) => [id, find('true', id)]).filter(([, v]) => v);
   if (t.length) out.push(`/bin/true added ms: ${t.map(([id, v]) => `${id} ${sign(v.addedMs, f1)}`).join(', ')}`);
   for (const g of ['getppid', 'sendrecv', 'stat']) {

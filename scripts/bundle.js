@@ -6,8 +6,18 @@
 // The library entry (dist/index.js) stays unbundled. Then a V8 code cache for it (see
 // scripts/code-cache.cjs); a machine where that cannot run simply gets no cache.
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// The version as a constant: src/version.ts reads package.json at start-up (the library does),
+// which the CLI need not pay for on every run.
+const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
+const inlineVersion = {
+  name: 'inline-version',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]dist[\\/]version\.js$/ }, () => ({ loader: 'js', contents: `export const VERSION = ${JSON.stringify(version)};` }));
+  },
+};
 
 await build({
   entryPoints: ['dist/pino-loader.cjs'],
@@ -30,6 +40,7 @@ await build({
   target: 'node20',
   define: { 'import.meta.url': '__wormImportMetaUrl' },
   banner: { js: "const __wormImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  plugins: [inlineVersion],
   minifyWhitespace: true,
   minifySyntax: true,
   logLevel: 'warning',
