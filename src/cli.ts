@@ -40,7 +40,8 @@ const OPTIONS: OptionSpec[] = [
   opt('-h, --help', 'show this help'),
 ];
 
-const HELP = `Usage: worm-run [options] [--] <command> [args...]
+// Made when asked for, not on every run.
+const help = (): string => `Usage: worm-run [options] [--] <command> [args...]
        worm-run [options] <script.js> [args...]
 
 ${wrapText('Run a program with no network access, within CPU and memory budgets, leaving an audit trail it cannot forge.', 0)}
@@ -60,7 +61,7 @@ Exit status: the target's own; 128+N when a signal killed it; 124 at the --timeo
 
 const DOCTOR_OPTIONS: OptionSpec[] = [opt('--json', 'print the report as JSON'), opt('-h, --help', 'show this help')];
 
-const DOCTOR_HELP = `Usage: worm-run doctor [options]
+const doctorHelp = (): string => `Usage: worm-run doctor [options]
 
 Check what this machine provides and run a live self-test.
 
@@ -101,7 +102,7 @@ async function doctorCommand(argv: string[]): Promise<number> {
   try {
     const parsed = parse(argv, DOCTOR_OPTIONS, 'worm-run doctor');
     if (parsed.action === 'help') {
-      process.stdout.write(DOCTOR_HELP);
+      process.stdout.write(doctorHelp());
       return 0;
     }
     if (parsed.operands.length > 0) {
@@ -129,7 +130,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const parsed = parse(argv, OPTIONS, 'worm-run');
     if (parsed.action !== 'run') {
-      process.stdout.write(parsed.action === 'help' ? HELP : `${VERSION}\n`);
+      process.stdout.write(parsed.action === 'help' ? help() : `${VERSION}\n`);
       return 0;
     }
     opts = parsed.options as CliOptions;
