@@ -118,7 +118,8 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   const landlock = native.landlockSelf();
   native.hardenSelf(policy.network.allowUnix);
   // The watchdog kills the script's descendants at the wall clock; as a subreaper this process
-  // keeps the grandchildren whose parents exit, so they are still found.
+  // keeps the grandchildren whose parents exit, so they are still found. The cost: such an
+  // adopted grandchild stays a zombie until the script ends (libuv reaps only its own children).
   if (policy.limits.timeoutMs !== undefined) native.setSubreaper();
 
   audit.write('info', 'start', {
