@@ -7,7 +7,6 @@
  */
 import { closeSync, fstatSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { constants as osConstants } from 'node:os';
 import { AuditTrail, openAuditDestination, type AuditDestination } from './audit.js';
 import { readChannel, type ChannelStats } from './channel.js';
 import { GUARD_ENV, type GuardConfig, type GuardRecord } from './guard/protocol.cjs';
@@ -21,6 +20,7 @@ import { resolveTarget, shebang, type Target } from './target.js';
 import { ownChildren, runProcesses, signalPids, startTime } from './tree.js';
 import { verdict, type LimitHit } from './verdict.js';
 import { newRunId } from './ids.js';
+import { signalName } from './signals.js';
 import { VERSION } from './version.js';
 
 /** The exit status when the wall-clock timeout stopped the target, as timeout(1). */
@@ -68,10 +68,6 @@ export interface ExecuteContext {
   /** Called once the target runs, with functions that signal it, and everything of the run. */
   onStarted?: (pid: number, signal: (sig: NodeJS.Signals) => void, signalRun: (sig: NodeJS.Signals) => void) => void;
 }
-
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
-  Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
-);
 
 /** The guard, preloaded into every Node process of the run through NODE_OPTIONS. */
 export const GUARD_PRELOAD = fileURLToPath(new URL('./guard/preload.cjs', import.meta.url));
@@ -312,7 +308,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
 
   const wallMs = Math.round(Number(process.hrtime.bigint() - t0) / 1e6);
   const limit = verdict({ wait, limits: policy.limits, timedOut });
-  const signal = wait.signal === null ? null : (SIGNAL_NAMES.get(wait.signal) ?? null);
+  const signal = wait.signal === null ? null : signalName(wait.signal);
   const status = limit?.limit === 'timeout' ? EXIT_TIMEOUT
     : wait.signal !== null ? 128 + wait.signal : (wait.exitCode ?? EXIT_WORM_FAILED);
   if (limit) {

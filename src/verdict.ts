@@ -2,9 +2,9 @@
  * Which limit stopped the target, if any. Conservative on purpose: a target that stayed within
  * its limits is never reported as limited, so each verdict needs evidence, not just a failure.
  */
-import { constants } from 'node:os';
 import type { WaitResult } from './native.js';
 import type { Limits } from './policy.js';
+import { signalNumbers } from './signals.js';
 import { formatDuration, formatSize } from './units.js';
 
 export type LimitName = 'cpu' | 'memory' | 'timeout' | 'max-file-size';
@@ -18,8 +18,6 @@ export interface LimitHit {
   /** One sentence a person can read at once. */
   reason: string;
 }
-
-const SIG = constants.signals;
 
 /** Peak resident memory, as a share of the cap, that counts as having reached it. */
 export const MEMORY_EVIDENCE = 0.8;
@@ -35,6 +33,7 @@ function cpuUsedMs(w: WaitResult): number {
 }
 
 export function verdict({ wait, limits, timedOut }: VerdictInput): LimitHit | null {
+  const SIG = signalNumbers();
   const sig = wait.signal;
   const code = wait.exitCode;
   if (timedOut && limits.timeoutMs !== undefined) {
