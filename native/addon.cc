@@ -16,7 +16,7 @@ namespace worm {
 
 // Bumped whenever the functions below change, and checked by src/native.ts: a stale build or
 // prebuild fails with a clear message instead of a missing function halfway through a run.
-constexpr int kAddonAbi = 6;
+constexpr int kAddonAbi = 7;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abi", Napi::Number::New(env, kAddonAbi));
@@ -35,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeKernel", Napi::Function::New(env, ProbeKernel, "probeKernel"));
   exports.Set("probeSocket", Napi::Function::New(env, ProbeSocket, "probeSocket"));
   exports.Set("probeIoUring", Napi::Function::New(env, ProbeIoUring, "probeIoUring"));
+  exports.Set("ioUringFds", Napi::Function::New(env, IoUringFds, "ioUringFds"));
   exports.Set("landlockSelf", Napi::Function::New(env, LandlockSelf, "landlockSelf"));
   exports.Set("startWatchdog", Napi::Function::New(env, StartWatchdog, "startWatchdog"));
   exports.Set("verdictWritten", Napi::Function::New(env, VerdictWritten, "verdictWritten"));

@@ -9,7 +9,7 @@
  * filter (all threads, TSYNC), no-new-privs, non-dumpable, the rlimits, the guard, and a native
  * watchdog thread for the wall clock and the CPU budget (a JS timer could be starved).
  */
-import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { AuditTrail, openAuditDestination, type AuditRecord } from './audit.js';
 import { WormError, usageError } from './errors.js';
@@ -34,21 +34,13 @@ const TRUST_NOTE = 'in-process: records after this one are written from inside t
  * call. The CLI then runs the script supervised instead (the stronger mode), and says so.
  */
 export function inProcessUnsafe(): string | null {
+  let rings: number;
   try {
-    for (const fd of readdirSync('/proc/self/fd')) {
-      let link = '';
-      try {
-        link = readlinkSync(`/proc/self/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      if (link === 'anon_inode:[io_uring]') {
-        return `Node ${process.version}'s libuv holds io_uring rings, which a child of the script could use to reach the network`;
-      }
-    }
+    rings = native.ioUringFds();
   } catch {
     return 'cannot inspect this process\'s descriptors';
   }
+  if (rings > 0) return `Node ${process.version}'s libuv holds io_uring rings, which a child of the script could use to reach the network`;
   return null;
 }
 

@@ -106,7 +106,7 @@ export interface MemoryVerdictSpec {
 }
 
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 6;
+const ADDON_ABI = 7;
 
 interface Addon {
   abi: number;
@@ -127,6 +127,7 @@ interface Addon {
   verdictWritten(): boolean;
   seccompSupport(): number;
   probeKernel(): KernelProbe;
+  ioUringFds(): number;
   rlimits: Record<string, number>;
 }
 
@@ -195,6 +196,8 @@ export const native = {
   verdictWritten: (): boolean => load().verdictWritten(),
   seccompSupport: (): number => load().seccompSupport(),
   probeKernel: (): KernelProbe => load().probeKernel(),
+  /** How many io_uring instances this process holds. */
+  ioUringFds: (): number => load().ioUringFds(),
   rlimit: (name: string): number => {
     const n = load().rlimits[name];
     if (n === undefined) throw new Error(`unknown resource ${name}`);
