@@ -1,7 +1,8 @@
 /**
  * A target running as root (no --user) must still not reach the network without a socket:
  * kernel knobs under /proc and /sys are not writable (Landlock), BPF, tun/tap devices and key
- * requests (whose kernel upcall runs a helper outside the sandbox) are refused (seccomp). The
+ * requests (whose kernel upcall runs a helper outside the sandbox) are refused (seccomp), and
+ * so is mount (Landlock), through which a network filesystem would connect from the kernel. The
  * same program without worm-run shows each step is real. Nothing here leaves a trace: files are
  * opened, never written; the tun device is not persistent.
  */
@@ -17,15 +18,16 @@ function steps(out: string): Record<string, number> {
 }
 
 describe.runIf(IS_ROOT)('root target without --user', () => {
-  it('cannot write kernel knobs, load BPF, make a tun device or request a key', async () => {
+  it('cannot write kernel knobs, load BPF, make a tun device, request a key or mount', async () => {
     const prog = buildC('rootpaths');
     const bare = steps((await runProgram(prog, [])).stdout);
-    expect(bare).toMatchObject({ core_pattern: 0, route_localnet: 0, sys_net_flags: 0, bpf: 0 });
+    expect(bare).toMatchObject({ core_pattern: 0, route_localnet: 0, sys_net_flags: 0, bpf: 0, mount: 0 });
     const r = await worm(['--', prog]);
     expect(r.code).toBe(0);
     expect(steps(r.stdout)).toEqual({
       core_pattern: 13, route_localnet: 13, sys_net_flags: 13, // EACCES (Landlock)
       bpf: 1, tunsetiff: 1, request_key: 1, // EPERM (seccomp)
+      mount: 1, // EPERM (Landlock: no mount in a sandboxed process)
     });
   });
 
