@@ -1,8 +1,12 @@
-// The in-process mode's memory verdict. A running Node cannot have its V8 heap resized, so
-// under --memory the script's own process meets RLIMIT_DATA directly: an allocation fails and
-// Node aborts ("JavaScript heap out of memory", SIGABRT). No JavaScript runs after that, so a
-// SIGABRT handler writes the prepared records when the evidence holds (peak RSS at or above the
-// threshold, the same rule the supervisor applies), then lets the abort finish.
+// The in-process mode's record of an abort. When the script's process aborts (SIGABRT) no
+// JavaScript runs again, so the JS 'exit' record would be lost; a SIGABRT handler writes one.
+//
+// It is also where the memory verdict comes from: a running Node cannot have its V8 heap
+// resized, so under --memory the script's own process meets RLIMIT_DATA directly, an allocation
+// fails and Node aborts ("JavaScript heap out of memory"). When the evidence holds (peak RSS at
+// or above the threshold, the supervisor's rule) the handler writes the `limit` record, an
+// `exit` record naming the limit and the human line; otherwise an `exit` record without a limit.
+// Then it lets the abort finish.
 #include "abortverdict.h"
 
 #include <signal.h>
@@ -20,8 +24,8 @@ namespace {
 
 struct Plan {
   int auditFd;
-  long thresholdKb;
-  std::string lines, human;
+  long thresholdKb;  // 0: no memory cap, never a verdict
+  std::string verdictLines, plainLines, human;
 };
 
 // Set once, before the handler is installed, and never freed: the handler may run at any time
@@ -31,11 +35,15 @@ const Plan* plan = nullptr;
 void OnAbort(int) {
   const int saved = errno;
   struct rusage ru;
-  if (plan != nullptr && getrusage(RUSAGE_SELF, &ru) == 0 && ru.ru_maxrss >= plan->thresholdKb && ClaimVerdict()) {
+  if (plan != nullptr && ClaimVerdict()) {
+    const bool memory = plan->thresholdKb > 0 && getrusage(RUSAGE_SELF, &ru) == 0 && ru.ru_maxrss >= plan->thresholdKb;
+    const long rssMib = memory ? (ru.ru_maxrss + 512) / 1024 : 0;
     char buf[4096];
-    const long rssMib = (ru.ru_maxrss + 512) / 1024;
-    if (plan->auditFd >= 0) WriteAll(plan->auditFd, buf, ExpandVerdict(plan->lines, buf, sizeof buf, rssMib));
-    WriteAll(2, buf, ExpandVerdict(plan->human, buf, sizeof buf, rssMib));
+    if (plan->auditFd >= 0) {
+      const std::string& lines = memory ? plan->verdictLines : plan->plainLines;
+      WriteAll(plan->auditFd, buf, ExpandVerdict(lines, buf, sizeof buf, rssMib));
+    }
+    if (memory) WriteAll(2, buf, ExpandVerdict(plan->human, buf, sizeof buf, rssMib));
   }
   errno = saved;
   // SA_RESETHAND has put the default action back: when abort() raised this signal it raises it
@@ -44,21 +52,26 @@ void OnAbort(int) {
   raise(SIGABRT);
 }
 
+std::string Str(Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+}
+
 }  // namespace
 
-// armMemoryVerdict({auditFd, thresholdKb, lines, human}); the lines carry "__TIME__" and
-// "__RSS_MIB__", filled in when the handler runs. Arming twice is refused.
-Napi::Value ArmMemoryVerdict(const Napi::CallbackInfo& info) {
+// armAbortRecord({auditFd, thresholdKb, verdictLines, plainLines, human}); the lines carry
+// "__TIME__" and "__RSS_MIB__", filled in when the handler runs. Arming twice is refused.
+Napi::Value ArmAbortRecord(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject()) return ThrowType(env, "armMemoryVerdict(options)");
+  if (!info[0].IsObject()) return ThrowType(env, "armAbortRecord(options)");
   Napi::Object o = info[0].As<Napi::Object>();
-  if (!o.Get("thresholdKb").IsNumber() || !o.Get("auditFd").IsNumber() || !o.Get("lines").IsString() || !o.Get("human").IsString()) {
-    return ThrowType(env, "armMemoryVerdict({auditFd, thresholdKb, lines, human})");
+  if (!o.Get("thresholdKb").IsNumber() || !o.Get("auditFd").IsNumber()) {
+    return ThrowType(env, "armAbortRecord({auditFd, thresholdKb, verdictLines, plainLines, human})");
   }
-  if (plan != nullptr) return ThrowType(env, "armMemoryVerdict: already armed");
+  if (plan != nullptr) return ThrowType(env, "armAbortRecord: already armed");
   plan = new Plan{o.Get("auditFd").As<Napi::Number>().Int32Value(),
                   static_cast<long>(o.Get("thresholdKb").As<Napi::Number>().Int64Value()),
-                  o.Get("lines").As<Napi::String>().Utf8Value(), o.Get("human").As<Napi::String>().Utf8Value()};
+                  Str(o, "verdictLines"), Str(o, "plainLines"), Str(o, "human")};
   struct sigaction sa {};
   sa.sa_handler = OnAbort;
   sigemptyset(&sa.sa_mask);

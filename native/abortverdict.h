@@ -2,5 +2,5 @@
 #include <napi.h>
 
 namespace worm {
-Napi::Value ArmMemoryVerdict(const Napi::CallbackInfo& info);
+Napi::Value ArmAbortRecord(const Napi::CallbackInfo& info);
 }  // namespace worm

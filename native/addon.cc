@@ -16,7 +16,7 @@ namespace worm {
 
 // Bumped whenever the functions below change, and checked by src/native.ts: a stale build or
 // prebuild fails with a clear message instead of a missing function halfway through a run.
-constexpr int kAddonAbi = 7;
+constexpr int kAddonAbi = 8;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abi", Napi::Number::New(env, kAddonAbi));
@@ -38,8 +38,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ioUringFds", Napi::Function::New(env, IoUringFds, "ioUringFds"));
   exports.Set("landlockSelf", Napi::Function::New(env, LandlockSelf, "landlockSelf"));
   exports.Set("startWatchdog", Napi::Function::New(env, StartWatchdog, "startWatchdog"));
-  exports.Set("verdictWritten", Napi::Function::New(env, VerdictWritten, "verdictWritten"));
-  exports.Set("armMemoryVerdict", Napi::Function::New(env, ArmMemoryVerdict, "armMemoryVerdict"));
+  exports.Set("claimVerdict", Napi::Function::New(env, ClaimVerdictJs, "claimVerdict"));
+  exports.Set("armAbortRecord", Napi::Function::New(env, ArmAbortRecord, "armAbortRecord"));
   exports.Set("rlimits", RlimitConstants(env));
   return exports;
 }

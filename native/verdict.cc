@@ -70,8 +70,8 @@ void WriteAll(int fd, const char* data, size_t len) {
   }
 }
 
-Napi::Value VerdictWritten(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), written.load());
+Napi::Value ClaimVerdictJs(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), ClaimVerdict());
 }
 
 }  // namespace worm

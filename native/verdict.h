@@ -21,7 +21,9 @@ size_t ExpandVerdict(const std::string& tmpl, char* out, size_t cap, long rssMib
 // cannot be written must not stop the process from ending).
 void WriteAll(int fd, const char* data, size_t len);
 
-// verdictWritten(): whether the watchdog or the abort handler has written its records.
-Napi::Value VerdictWritten(const Napi::CallbackInfo& info);
+// claimVerdict(): true for the first caller (then the JS 'exit' record is written), false when
+// the watchdog or the abort handler has written its records already; either way nobody else
+// writes an exit record after it.
+Napi::Value ClaimVerdictJs(const Napi::CallbackInfo& info);
 
 }  // namespace worm

@@ -6,8 +6,9 @@
  * later record (refusals, exit) is written from inside the sandbox and the script could forge
  * or suppress it. Only the `start` record, written before any user code, is trustworthy; the
  * supervised default keeps a trail the target cannot touch. What still holds: the network
- * filter (all threads, TSYNC), no-new-privs, non-dumpable, the rlimits, the guard, and a native
- * watchdog thread for the wall clock and the CPU budget (a JS timer could be starved).
+ * filter (all threads, TSYNC), no-new-privs, non-dumpable, the rlimits, the guard, a native
+ * watchdog thread for the wall clock and the CPU budget (a JS timer could be starved), and a
+ * native SIGABRT handler for the memory cap's verdict.
  */
 import { fstatSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -56,9 +57,10 @@ function line(level: number, run: string, event: string, fields: AuditRecord): s
 }
 
 /**
- * The verdicts JavaScript cannot be trusted to write: a native watchdog thread for the wall
- * clock and the CPU budget (the event loop may be stuck), a SIGABRT handler for the memory cap
- * (Node aborts when an allocation fails, and no JavaScript runs after that).
+ * The records JavaScript cannot be trusted to write: a native watchdog thread for the wall
+ * clock and the CPU budget (the event loop may be stuck), a SIGABRT handler for an abort, the
+ * memory cap's verdict included (Node aborts when an allocation fails, and no JavaScript runs
+ * after that).
  */
 function armVerdicts(policy: Policy, auditFd: number, run: string, command: string): void {
   const { timeoutMs, cpuMs, killAfterMs, memoryBytes } = policy.limits;
@@ -77,16 +79,16 @@ function armVerdicts(policy: Policy, auditFd: number, run: string, command: stri
       cpuHuman: `worm-run: stopped ${command}: CPU limit of ${cpuS} s reached\n`,
     });
   }
-  if (memoryBytes !== undefined) {
-    const cap = formatSize(memoryBytes);
-    const reason = `memory limit of ${cap} reached (peak resident __RSS_MIB__ MiB)`;
-    native.armMemoryVerdict({
-      auditFd,
-      thresholdKb: Math.ceil((memoryBytes * MEMORY_EVIDENCE) / 1024),
-      lines: line(40, run, 'limit', { limit: 'memory', budget: cap, used: '__RSS_MIB__ MiB peak RSS', reason }) + exitLine('memory', 'SIGABRT'),
-      human: `worm-run: stopped ${command}: ${reason}\n`,
-    });
-  }
+  // Always armed: an abort runs no JavaScript, so without it the run would have no exit record.
+  const cap = memoryBytes === undefined ? '' : formatSize(memoryBytes);
+  const reason = `memory limit of ${cap} reached (peak resident __RSS_MIB__ MiB)`;
+  native.armAbortRecord({
+    auditFd,
+    thresholdKb: memoryBytes === undefined ? 0 : Math.ceil((memoryBytes * MEMORY_EVIDENCE) / 1024),
+    verdictLines: memoryBytes === undefined ? '' : line(40, run, 'limit', { limit: 'memory', budget: cap, used: '__RSS_MIB__ MiB peak RSS', reason }) + exitLine('memory', 'SIGABRT'),
+    plainLines: line(30, run, 'exit', { code: null, signal: 'SIGABRT', limit: null }),
+    human: `worm-run: stopped ${command}: ${reason}\n`,
+  });
 }
 
 /** Starts the script; the returned promise never settles (the script owns the process now). */
@@ -157,7 +159,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   require(GUARD_PRELOAD);
 
   process.on('exit', (code) => {
-    if (native.verdictWritten()) return;
+    if (!native.claimVerdict()) return;
     channel.drainSync();
     const u = process.resourceUsage();
     audit.write('info', 'exit', {

@@ -94,19 +94,21 @@ export interface WatchdogSpec {
   cpuHuman: string;
 }
 
-export interface MemoryVerdictSpec {
+export interface AbortRecordSpec {
   /** Where the prepared lines go (-1: nowhere). */
   auditFd: number;
-  /** Peak RSS (KiB) from which a SIGABRT counts as the memory limit reached. */
+  /** Peak RSS (KiB) from which a SIGABRT counts as the memory limit reached; 0: no cap. */
   thresholdKb: number;
-  /** Audit lines; "__TIME__" becomes epoch ms and "__RSS_MIB__" the peak RSS in MiB. */
-  lines: string;
-  /** The human line for stderr (same placeholders). */
+  /** Audit lines for the memory verdict; "__TIME__" becomes epoch ms, "__RSS_MIB__" the peak RSS in MiB. */
+  verdictLines: string;
+  /** The exit record for any other abort. */
+  plainLines: string;
+  /** The human line for stderr with the verdict (same placeholders). */
   human: string;
 }
 
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 7;
+const ADDON_ABI = 8;
 
 interface Addon {
   abi: number;
@@ -123,8 +125,8 @@ interface Addon {
   pipe(nonblocking?: boolean): [number, number];
   landlockSelf(): string;
   startWatchdog(opts: WatchdogSpec): void;
-  armMemoryVerdict(opts: MemoryVerdictSpec): void;
-  verdictWritten(): boolean;
+  armAbortRecord(opts: AbortRecordSpec): void;
+  claimVerdict(): boolean;
   seccompSupport(): number;
   probeKernel(): KernelProbe;
   ioUringFds(): number;
@@ -192,8 +194,9 @@ export const native = {
   pipe: (nonblocking = false): [number, number] => load().pipe(nonblocking),
   landlockSelf: (): string => load().landlockSelf(),
   startWatchdog: (opts: WatchdogSpec): void => load().startWatchdog(opts),
-  armMemoryVerdict: (opts: MemoryVerdictSpec): void => load().armMemoryVerdict(opts),
-  verdictWritten: (): boolean => load().verdictWritten(),
+  armAbortRecord: (opts: AbortRecordSpec): void => load().armAbortRecord(opts),
+  /** True for the first caller only: whoever gets it writes the run's exit record. */
+  claimVerdict: (): boolean => load().claimVerdict(),
   seccompSupport: (): number => load().seccompSupport(),
   probeKernel: (): KernelProbe => load().probeKernel(),
   /** How many io_uring instances this process holds. */

@@ -146,14 +146,18 @@ describe('--in-process', () => {
     expect(lines[2]).toMatchObject({ limit: 'memory', signal: 'SIGABRT', code: null });
   });
 
-  it('a script that aborts far below --memory gets no memory verdict', async () => {
-    const log = join(dir, 'abort.jsonl');
+  it('an abort far below --memory, or without it, is an exit record without a verdict', async () => {
     const p = script('abort.js', 'process.abort();\n');
-    const r = await worm(['--in-process', '--memory', '4G', '--audit-log', log, p]);
-    expect(r.signal).toBe('SIGABRT');
-    expect(r.stderr).not.toContain('memory limit');
-    // No exit record either: an abort runs no JavaScript, and the trail says nothing it cannot know.
-    expect(auditLines(readFileSync(log, 'utf8')).map((l) => l.event)).toEqual(['start']);
+    for (const memory of [['--memory', '4G'], []]) {
+      const log = join(dir, `abort${memory.length}.jsonl`);
+      const r = await worm(['--in-process', ...memory, '--audit-log', log, p]);
+      expect(r.signal).toBe('SIGABRT');
+      expect(r.stderr).not.toContain('memory limit');
+      // An abort runs no JavaScript: the native handler wrote this record.
+      const lines = auditLines(readFileSync(log, 'utf8'));
+      expect(lines.map((l) => l.event)).toEqual(['start', 'exit']);
+      expect(lines[1]).toMatchObject({ source: 'in-process', code: null, signal: 'SIGABRT', limit: null });
+    }
   });
 
   it('applies the rlimits to itself', async () => {
