@@ -3,8 +3,8 @@
     {
       "target_name": "worm_run",
       "sources": [
-        "native/abortverdict.cc",
         "native/addon.cc",
+        "native/exitrecord.cc",
         "native/landlock.cc",
         "native/probe.cc",
         "native/rlimit.cc",

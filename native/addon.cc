@@ -1,7 +1,7 @@
 // The addon's surface. src/native.ts is the only module that loads it.
 #include <napi.h>
 
-#include "abortverdict.h"
+#include "exitrecord.h"
 #include "landlock.h"
 #include "probe.h"
 #include "rlimit.h"
@@ -16,7 +16,7 @@ namespace worm {
 
 // Bumped whenever the functions below change, and checked by src/native.ts: a stale build or
 // prebuild fails with a clear message instead of a missing function halfway through a run.
-constexpr int kAddonAbi = 8;
+constexpr int kAddonAbi = 9;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abi", Napi::Number::New(env, kAddonAbi));
@@ -39,7 +39,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("landlockSelf", Napi::Function::New(env, LandlockSelf, "landlockSelf"));
   exports.Set("startWatchdog", Napi::Function::New(env, StartWatchdog, "startWatchdog"));
   exports.Set("claimVerdict", Napi::Function::New(env, ClaimVerdictJs, "claimVerdict"));
-  exports.Set("armAbortRecord", Napi::Function::New(env, ArmAbortRecord, "armAbortRecord"));
+  exports.Set("armExitRecord", Napi::Function::New(env, ArmExitRecord, "armExitRecord"));
   exports.Set("rlimits", RlimitConstants(env));
   return exports;
 }

@@ -1,5 +1,6 @@
 #include "verdict.h"
 
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,25 +38,52 @@ size_t Digits(long long v, char* out, size_t cap) {
 
 bool ClaimVerdict() { return !written.exchange(true); }
 
-size_t ExpandVerdict(const std::string& tmpl, char* out, size_t cap, long rssMib) {
-  static const char kTime[] = "__TIME__";
-  static const char kRss[] = "__RSS_MIB__";
+Fill UsageNow(const char* signal, int status) {
+  Fill f{0, 0, 0, signal, status};
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0) {
+    f.rssKb = ru.ru_maxrss;
+    f.userMs = ru.ru_utime.tv_sec * 1000LL + ru.ru_utime.tv_usec / 1000;
+    f.sysMs = ru.ru_stime.tv_sec * 1000LL + ru.ru_stime.tv_usec / 1000;
+  }
+  return f;
+}
+
+size_t ExpandVerdict(const std::string& tmpl, char* out, size_t cap, const Fill& fill) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   const long long nowMs = static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+  struct Number {
+    const char* name;
+    long long value;
+  };
+  const Number numbers[] = {
+      {"__TIME__", nowMs},          {"__RSS_MIB__", (fill.rssKb + 512) / 1024}, {"__RSS_KB__", fill.rssKb},
+      {"__USER_MS__", fill.userMs}, {"__SYS_MS__", fill.sysMs},                 {"__STATUS__", fill.status},
+  };
+  static const char kSignal[] = "__SIGNAL__";
   const char* s = tmpl.data();
   const size_t n = tmpl.size();
   size_t len = 0;
   for (size_t i = 0; i < n && len < cap;) {
-    if (n - i >= sizeof kTime - 1 && std::memcmp(s + i, kTime, sizeof kTime - 1) == 0) {
-      len += Digits(nowMs, out + len, cap - len);
-      i += sizeof kTime - 1;
-    } else if (n - i >= sizeof kRss - 1 && std::memcmp(s + i, kRss, sizeof kRss - 1) == 0) {
-      len += Digits(rssMib, out + len, cap - len);
-      i += sizeof kRss - 1;
-    } else {
-      out[len++] = s[i++];
+    bool replaced = false;
+    if (s[i] == '_' && n - i > 2 && s[i + 1] == '_') {
+      for (const Number& num : numbers) {
+        const size_t k = std::strlen(num.name);
+        if (n - i >= k && std::memcmp(s + i, num.name, k) == 0) {
+          len += Digits(num.value, out + len, cap - len);
+          i += k;
+          replaced = true;
+          break;
+        }
+      }
+      if (!replaced && n - i >= sizeof kSignal - 1 && std::memcmp(s + i, kSignal, sizeof kSignal - 1) == 0) {
+        for (const char* c = fill.signal; *c != '\0' && len < cap; ++c) out[len++] = *c;
+        i += sizeof kSignal - 1;
+        replaced = true;
+      }
     }
+    if (!replaced) out[len++] = s[i++];
   }
   return len;
 }

@@ -13,9 +13,20 @@ namespace worm {
 // written a second time.
 bool ClaimVerdict();
 
+// What a prepared line is filled in with when it is written.
+struct Fill {
+  long long rssKb, userMs, sysMs;  // this process's resource use (getrusage)
+  const char* signal;              // the signal's name, or "" when there is none
+  int status;                      // what a shell would see
+};
+
+// This process's resource use now, for a Fill.
+Fill UsageNow(const char* signal, int status);
+
 // Copies tmpl into out (at most cap bytes, never more), replacing "__TIME__" with the epoch
-// milliseconds now and "__RSS_MIB__" with rssMib; returns the length written.
-size_t ExpandVerdict(const std::string& tmpl, char* out, size_t cap, long rssMib);
+// milliseconds now, "__RSS_MIB__", "__RSS_KB__", "__USER_MS__", "__SYS_MS__", "__SIGNAL__" and
+// "__STATUS__" with the fill; returns the length written.
+size_t ExpandVerdict(const std::string& tmpl, char* out, size_t cap, const Fill& fill);
 
 // write(2) until done, retrying EINTR; gives up silently on any other error (a verdict that
 // cannot be written must not stop the process from ending).

@@ -34,9 +34,9 @@ double Now(clockid_t clock) {
   return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
-void Write(int fd, const std::string& tmpl) {
-  std::string out(tmpl.size() + 64, '\0');
-  WriteAll(fd, out.data(), ExpandVerdict(tmpl, out.data(), out.size(), 0));
+void Write(int fd, const std::string& tmpl, const Fill& fill) {
+  std::string out(tmpl.size() + 256, '\0');
+  WriteAll(fd, out.data(), ExpandVerdict(tmpl, out.data(), out.size(), fill));
 }
 
 // Children of pid, all of its threads' (from /proc/<pid>/task/<tid>/children).
@@ -97,7 +97,7 @@ struct Plan {
 
 void Fire(const Plan& p, const std::string& lines, const std::string& human, int first, double graceMs, bool tree) {
   if (!ClaimVerdict()) return;
-  if (p.auditFd >= 0 && !lines.empty()) Write(p.auditFd, lines);
+  if (p.auditFd >= 0 && !lines.empty()) Write(p.auditFd, lines, UsageNow(first == SIGTERM ? "SIGTERM" : "SIGXCPU", 128 + first));
   if (!human.empty()) WriteAll(2, human.data(), human.size());
   if (tree) KillDescendants();
   kill(getpid(), first);

@@ -7,8 +7,8 @@
  * or suppress it. Only the `start` record, written before any user code, is trustworthy; the
  * supervised default keeps a trail the target cannot touch. What still holds: the network
  * filter (all threads, TSYNC), no-new-privs, non-dumpable, the rlimits, the guard, a native
- * watchdog thread for the wall clock and the CPU budget (a JS timer could be starved), and a
- * native SIGABRT handler for the memory cap's verdict.
+ * watchdog thread for the wall clock and the CPU budget (a JS timer could be starved), and
+ * native signal handlers for the exit record of a death by signal (the memory cap's included).
  */
 import { fstatSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -50,43 +50,53 @@ function refuseUnsupported(policy: Policy): void {
   if (policy.nodeOptions.length > 0) throw usageError('--node-option needs the supervised mode: this Node is already running');
 }
 
-/** A pino-shaped line written by the native watchdog ("__TIME__" is filled in when it fires). */
+/**
+ * A pino-shaped line written natively; its placeholders are filled in when it is written (see
+ * ExitRecordSpec), the numeric ones unquoted.
+ */
 function line(level: number, run: string, event: string, fields: AuditRecord): string {
-  const body = JSON.stringify({ run, pid: process.pid, source: 'in-process', event, ...fields, msg: event });
+  const body = JSON.stringify({ run, pid: process.pid, source: 'in-process', event, ...fields, msg: event })
+    .replace(/"(__(?:STATUS|USER_MS|SYS_MS|RSS_KB)__)"/g, '$1');
   return `{"level":${level},"time":__TIME__,${body.slice(1)}\n`;
+}
+
+/** The exit record of a run that the native side ends or sees end. */
+function exitLine(run: string, limit: string | null, signal = '__SIGNAL__'): string {
+  return line(30, run, 'exit', {
+    code: null, signal, status: '__STATUS__', userMs: '__USER_MS__', systemMs: '__SYS_MS__', maxRssKb: '__RSS_KB__', limit,
+  });
 }
 
 /**
  * The records JavaScript cannot be trusted to write: a native watchdog thread for the wall
- * clock and the CPU budget (the event loop may be stuck), a SIGABRT handler for an abort, the
- * memory cap's verdict included (Node aborts when an allocation fails, and no JavaScript runs
- * after that).
+ * clock and the CPU budget (the event loop may be stuck), and signal handlers for a death by
+ * signal, the memory cap's verdict included (Node aborts when an allocation fails, and no
+ * JavaScript runs after that).
  */
 function armVerdicts(policy: Policy, auditFd: number, run: string, command: string): void {
   const { timeoutMs, cpuMs, killAfterMs, memoryBytes } = policy.limits;
-  const exitLine = (limit: string, signal: string) => line(30, run, 'exit', { code: null, signal, limit });
   if (timeoutMs !== undefined || cpuMs !== undefined) {
     const cpuS = cpuMs === undefined ? 0 : Math.ceil(cpuMs / 1000);
     native.startWatchdog({
       timeoutMs: timeoutMs ?? 0, killAfterMs, cpuMs: cpuS * 1000, auditFd,
       timeoutLines: timeoutMs === undefined ? '' : line(40, run, 'limit', {
         limit: 'timeout', budget: formatDuration(timeoutMs), reason: `wall-clock limit of ${formatDuration(timeoutMs)} reached`,
-      }) + exitLine('timeout', 'SIGTERM'),
+      }) + exitLine(run, 'timeout'),
       cpuLines: cpuMs === undefined ? '' : line(40, run, 'limit', {
         limit: 'cpu', budget: `${cpuS} s`, reason: `CPU limit of ${cpuS} s reached`,
-      }) + exitLine('cpu', 'SIGXCPU'),
+      }) + exitLine(run, 'cpu'),
       timeoutHuman: timeoutMs === undefined ? '' : `worm-run: stopped ${command}: wall-clock limit of ${formatDuration(timeoutMs)} reached\n`,
       cpuHuman: `worm-run: stopped ${command}: CPU limit of ${cpuS} s reached\n`,
     });
   }
-  // Always armed: an abort runs no JavaScript, so without it the run would have no exit record.
+  // Always armed: a death by signal runs no JavaScript, so without it the run would have no exit record.
   const cap = memoryBytes === undefined ? '' : formatSize(memoryBytes);
   const reason = `memory limit of ${cap} reached (peak resident __RSS_MIB__ MiB)`;
-  native.armAbortRecord({
+  native.armExitRecord({
     auditFd,
     thresholdKb: memoryBytes === undefined ? 0 : Math.ceil((memoryBytes * MEMORY_EVIDENCE) / 1024),
-    verdictLines: memoryBytes === undefined ? '' : line(40, run, 'limit', { limit: 'memory', budget: cap, used: '__RSS_MIB__ MiB peak RSS', reason }) + exitLine('memory', 'SIGABRT'),
-    plainLines: line(30, run, 'exit', { code: null, signal: 'SIGABRT', limit: null }),
+    exitLine: exitLine(run, null),
+    memoryLines: memoryBytes === undefined ? '' : line(40, run, 'limit', { limit: 'memory', budget: cap, used: '__RSS_MIB__ MiB peak RSS', reason }) + exitLine(run, 'memory'),
     human: `worm-run: stopped ${command}: ${reason}\n`,
   });
 }
@@ -124,7 +134,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
       seccomp: 'network filter installed on every thread of this process (EPERM)',
       noNewPrivs: true, dumpable: false, landlock,
       guard: 'loaded in this process (advisory)',
-      watchdog: 'native: a thread keeps the wall clock and the CPU budget, a SIGABRT handler reports the memory cap',
+      watchdog: 'native: a thread keeps the wall clock and the CPU budget; signal handlers write the exit record of a death by signal (and the memory verdict)',
     },
   });
 

@@ -94,21 +94,26 @@ export interface WatchdogSpec {
   cpuHuman: string;
 }
 
-export interface AbortRecordSpec {
+/**
+ * The in-process mode's exit record for a death by signal. Lines carry placeholders filled in
+ * natively when written: "__TIME__" (epoch ms), "__SIGNAL__", "__STATUS__", "__USER_MS__",
+ * "__SYS_MS__", "__RSS_KB__", "__RSS_MIB__".
+ */
+export interface ExitRecordSpec {
   /** Where the prepared lines go (-1: nowhere). */
   auditFd: number;
   /** Peak RSS (KiB) from which a SIGABRT counts as the memory limit reached; 0: no cap. */
   thresholdKb: number;
-  /** Audit lines for the memory verdict; "__TIME__" becomes epoch ms, "__RSS_MIB__" the peak RSS in MiB. */
-  verdictLines: string;
-  /** The exit record for any other abort. */
-  plainLines: string;
-  /** The human line for stderr with the verdict (same placeholders). */
+  /** The exit record. */
+  exitLine: string;
+  /** The memory verdict's limit and exit records. */
+  memoryLines: string;
+  /** The human line for stderr with the verdict. */
   human: string;
 }
 
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 8;
+const ADDON_ABI = 9;
 
 interface Addon {
   abi: number;
@@ -125,7 +130,7 @@ interface Addon {
   pipe(nonblocking?: boolean): [number, number];
   landlockSelf(): string;
   startWatchdog(opts: WatchdogSpec): void;
-  armAbortRecord(opts: AbortRecordSpec): void;
+  armExitRecord(opts: ExitRecordSpec): void;
   claimVerdict(): boolean;
   seccompSupport(): number;
   probeKernel(): KernelProbe;
@@ -194,7 +199,7 @@ export const native = {
   pipe: (nonblocking = false): [number, number] => load().pipe(nonblocking),
   landlockSelf: (): string => load().landlockSelf(),
   startWatchdog: (opts: WatchdogSpec): void => load().startWatchdog(opts),
-  armAbortRecord: (opts: AbortRecordSpec): void => load().armAbortRecord(opts),
+  armExitRecord: (opts: ExitRecordSpec): void => load().armExitRecord(opts),
   /** True for the first caller only: whoever gets it writes the run's exit record. */
   claimVerdict: (): boolean => load().claimVerdict(),
   seccompSupport: (): number => load().seccompSupport(),

@@ -160,6 +160,26 @@ describe('--in-process', () => {
     }
   });
 
+  it('killed from outside (SIGTERM, SIGINT, SIGHUP), the run still gets its exit record; a script that listens keeps its say', async () => {
+    const p = script('sleeps.js', "console.log('up'); setTimeout(() => {}, 30000);\n");
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+      const log = join(dir, `killed-${sig}.jsonl`);
+      const r = await worm(['--in-process', '--audit-log', log, p], { killWith: sig, killWhen: 'up' });
+      expect(r.signal).toBe(sig);
+      const lines = auditLines(readFileSync(log, 'utf8'));
+      expect(lines.map((l) => l.event)).toEqual(['start', 'exit']);
+      expect(lines[1]).toMatchObject({ source: 'in-process', code: null, signal: sig, limit: null });
+      expect(lines[1]!.status).toBeGreaterThan(128);
+      expect(lines[1]!.userMs).toEqual(expect.any(Number));
+    }
+    const own = script('own.js', "process.on('SIGTERM', () => { console.log('own handler'); process.exit(9); }); console.log('up'); setTimeout(() => {}, 30000);\n");
+    const log = join(dir, 'own.jsonl');
+    const r = await worm(['--in-process', '--audit-log', log, own], { killWith: 'SIGTERM', killWhen: 'up' });
+    expect(r.code).toBe(9);
+    expect(r.stdout).toBe('up\nown handler\n');
+    expect(auditLines(readFileSync(log, 'utf8')).at(-1)).toMatchObject({ event: 'exit', code: 9, signal: null });
+  });
+
   it('applies the rlimits to itself', async () => {
     const p = script('limits.js', "process.stdout.write(require('fs').readFileSync('/proc/self/limits', 'utf8'));\n");
     const r = await worm(['--in-process', '--max-files', '77', '--max-file-size', '3M', p]);

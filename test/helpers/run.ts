@@ -19,6 +19,9 @@ export interface Outcome {
 export interface RunOpts extends SpawnOptions {
   input?: string;
   timeoutMs?: number;
+  /** Send this signal to the program once its stdout contains killWhen. */
+  killWith?: NodeJS.Signals;
+  killWhen?: string;
 }
 
 /**
@@ -36,12 +39,19 @@ export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 /** Runs a program to completion (killed after timeoutMs) and collects its output. */
 export function runProgram(file: string, args: string[], opts: RunOpts = {}): Promise<Outcome> {
-  const { input, timeoutMs = 30_000, ...spawnOpts } = opts;
+  const { input, timeoutMs = 30_000, killWith, killWhen, ...spawnOpts } = opts;
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], env: testEnv(), ...spawnOpts });
     let stdout = '';
     let stderr = '';
-    child.stdout?.on('data', (d) => (stdout += d));
+    let signalled = false;
+    child.stdout?.on('data', (d) => {
+      stdout += d;
+      if (killWith && killWhen !== undefined && !signalled && stdout.includes(killWhen)) {
+        signalled = true;
+        child.kill(killWith);
+      }
+    });
     child.stderr?.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
@@ -75,7 +85,7 @@ export interface Running {
 }
 
 export function startProgram(file: string, args: string[], opts: RunOpts = {}): Running {
-  const { input, timeoutMs = 30_000, ...spawnOpts } = opts;
+  const { input, timeoutMs = 30_000, killWith, killWhen, ...spawnOpts } = opts;
   const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], env: testEnv(), ...spawnOpts });
   let out = '';
   let err = '';

@@ -2,5 +2,5 @@
 #include <napi.h>
 
 namespace worm {
-Napi::Value ArmAbortRecord(const Napi::CallbackInfo& info);
+Napi::Value ArmExitRecord(const Napi::CallbackInfo& info);
 }  // namespace worm
