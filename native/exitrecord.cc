@@ -111,7 +111,8 @@ Napi::Value ArmExitRecord(const Napi::CallbackInfo& info) {
     if (!EndsTheProcess(c.previous)) continue;
     struct sigaction sa {};
     sa.sa_handler = OnSignal;
-    sigemptyset(&sa.sa_mask);
+    // Every other signal waits while a record is written, so none cuts it short.
+    sigfillset(&sa.sa_mask);
     if (sigaction(c.signo, &sa, nullptr) != 0) return ThrowErrno(env, "sigaction", errno);
   }
   return env.Undefined();
