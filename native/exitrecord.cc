@@ -85,11 +85,6 @@ bool EndsTheProcess(const struct sigaction& a) {
   return (a.sa_flags & SA_RESETHAND) && !(a.sa_flags & SA_RESTART);
 }
 
-std::string Str(Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
-}
-
 }  // namespace
 
 // armExitRecord({auditFd, thresholdKb, exitLine, memoryLines, human}). The lines carry
@@ -105,7 +100,7 @@ Napi::Value ArmExitRecord(const Napi::CallbackInfo& info) {
   if (plan != nullptr) return ThrowType(env, "armExitRecord: already armed");
   plan = new Plan{o.Get("auditFd").As<Napi::Number>().Int32Value(),
                   static_cast<long>(o.Get("thresholdKb").As<Napi::Number>().Int64Value()),
-                  Str(o, "exitLine"), Str(o, "memoryLines"), Str(o, "human")};
+                  LineOption(o, "exitLine"), LineOption(o, "memoryLines"), LineOption(o, "human")};
   for (Caught& c : caught) {
     if (sigaction(c.signo, nullptr, &c.previous) != 0) return ThrowErrno(env, "sigaction", errno);
     if (!EndsTheProcess(c.previous)) continue;

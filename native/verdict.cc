@@ -88,6 +88,11 @@ size_t ExpandVerdict(const std::string& tmpl, char* out, size_t cap, const Fill&
   return len;
 }
 
+std::string LineOption(Napi::Object options, const char* key) {
+  Napi::Value v = options.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+}
+
 void WriteAll(int fd, const char* data, size_t len) {
   size_t off = 0;
   while (off < len) {

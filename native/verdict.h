@@ -28,6 +28,9 @@ Fill UsageNow(const char* signal, int status);
 // "__STATUS__" with the fill; returns the length written.
 size_t ExpandVerdict(const std::string& tmpl, char* out, size_t cap, const Fill& fill);
 
+// A prepared line handed in from JavaScript (options[key]), or "" when it is not a string.
+std::string LineOption(Napi::Object options, const char* key);
+
 // write(2) until done, retrying EINTR; gives up silently on any other error (a verdict that
 // cannot be written must not stop the process from ending).
 void WriteAll(int fd, const char* data, size_t len);

@@ -121,11 +121,6 @@ void Run(Plan p) {
   }
 }
 
-std::string Str(Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
-}
-
 double Num(Napi::Object o, const char* key) {
   Napi::Value v = o.Get(key);
   return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0;
@@ -140,7 +135,7 @@ Napi::Value StartWatchdog(const Napi::CallbackInfo& info) {
   Napi::Object o = info[0].As<Napi::Object>();
   Plan p{Num(o, "timeoutMs"), Num(o, "killAfterMs"), Num(o, "cpuMs"),
          o.Get("auditFd").IsNumber() ? o.Get("auditFd").As<Napi::Number>().Int32Value() : -1,
-         Str(o, "timeoutLines"), Str(o, "cpuLines"), Str(o, "timeoutHuman"), Str(o, "cpuHuman")};
+         LineOption(o, "timeoutLines"), LineOption(o, "cpuLines"), LineOption(o, "timeoutHuman"), LineOption(o, "cpuHuman")};
   if (p.timeoutMs <= 0 && p.cpuMs <= 0) return env.Undefined();
   std::thread(Run, std::move(p)).detach();
   return env.Undefined();
