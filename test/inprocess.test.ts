@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecorder, type Recorder } from './helpers/recorder.js';
-import { BIN, ROOT, auditLines, procStatus, runProgram, tempDir, worm } from './helpers/run.js';
+import { BIN, ROOT, auditLines, procStatus, runProgram, tempDir, testEnv, worm } from './helpers/run.js';
 
 const dir = tempDir('worm-run-inprocess-');
 function script(name: string, text: string): string {
@@ -142,7 +142,7 @@ describe('--in-process', () => {
     const lines = auditLines(readFileSync(log, 'utf8'));
     expect(lines.map((l) => l.event)).toEqual(['start', 'limit', 'exit']);
     expect(lines[0]!.policy).toMatchObject({ limits: [expect.objectContaining({ limit: 'memory', mechanism: expect.stringContaining('native handler') }), expect.anything()] });
-    expect(lines[1]).toMatchObject({ source: 'in-process', limit: 'memory', budget: '192M', used: expect.stringMatching(/^\d+ MiB peak RSS$/) });
+    expect(lines[1]).toMatchObject({ source: 'in-process', limit: 'memory', budget: '192M', used: expect.stringMatching(/^\d+M peak RSS$/) });
     expect(lines[2]).toMatchObject({ limit: 'memory', signal: 'SIGABRT', code: null });
   });
 
@@ -178,6 +178,14 @@ describe('--in-process', () => {
     expect(r.code).toBe(9);
     expect(r.stdout).toBe('up\nown handler\n');
     expect(auditLines(readFileSync(log, 'utf8')).at(-1)).toMatchObject({ event: 'exit', code: 9, signal: null });
+    // A listener installed before worm-run ran (a --require in NODE_OPTIONS): the native handler
+    // must not take the signal from it, or the trail would say SIGTERM for a run that exited 8.
+    const pre = script('listens.cjs', "process.on('SIGTERM', () => { console.log('preload handler'); process.exit(8); });\n");
+    const preLog = join(dir, 'preload.jsonl');
+    const q = await worm(['--in-process', '--audit-log', preLog, p], { killWith: 'SIGTERM', killWhen: 'up', env: testEnv({ NODE_OPTIONS: `--require ${pre}` }) });
+    expect(q.code).toBe(8);
+    expect(q.stdout).toBe('up\npreload handler\n');
+    expect(auditLines(readFileSync(preLog, 'utf8')).at(-1)).toMatchObject({ event: 'exit', code: 8, signal: null });
   });
 
   it('applies the rlimits to itself', async () => {
