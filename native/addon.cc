@@ -16,7 +16,7 @@ namespace worm {
 
 // Bumped whenever the functions below change, and checked by src/native.ts: a stale build or
 // prebuild fails with a clear message instead of a missing function halfway through a run.
-constexpr int kAddonAbi = 9;
+constexpr int kAddonAbi = 10;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abi", Napi::Number::New(env, kAddonAbi));
@@ -38,7 +38,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ioUringFds", Napi::Function::New(env, IoUringFds, "ioUringFds"));
   exports.Set("landlockSelf", Napi::Function::New(env, LandlockSelf, "landlockSelf"));
   exports.Set("startWatchdog", Napi::Function::New(env, StartWatchdog, "startWatchdog"));
-  exports.Set("claimVerdict", Napi::Function::New(env, ClaimVerdictJs, "claimVerdict"));
+  exports.Set("claimExitRecord", Napi::Function::New(env, ClaimExitRecordJs, "claimExitRecord"));
   exports.Set("armExitRecord", Napi::Function::New(env, ArmExitRecord, "armExitRecord"));
   exports.Set("rlimits", RlimitConstants(env));
   return exports;

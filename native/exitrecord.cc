@@ -59,7 +59,7 @@ void OnSignal(int signo) {
     errno = saved;
     return;
   }
-  if (plan != nullptr && ClaimVerdict()) {
+  if (plan != nullptr && ClaimExitRecord()) {
     const Fill fill = UsageNow(c->name, 128 + signo);
     const bool memory = signo == SIGABRT && plan->thresholdKb > 0 && fill.rssKb >= plan->thresholdKb;
     char buf[4096];

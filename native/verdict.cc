@@ -36,7 +36,7 @@ size_t Digits(long long v, char* out, size_t cap) {
 
 }  // namespace
 
-bool ClaimVerdict() { return !written.exchange(true); }
+bool ClaimExitRecord() { return !written.exchange(true); }
 
 Fill UsageNow(const char* signal, int status) {
   Fill f{0, 0, 0, signal, status};
@@ -103,8 +103,8 @@ void WriteAll(int fd, const char* data, size_t len) {
   }
 }
 
-Napi::Value ClaimVerdictJs(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), ClaimVerdict());
+Napi::Value ClaimExitRecordJs(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), ClaimExitRecord());
 }
 
 }  // namespace worm

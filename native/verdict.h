@@ -9,9 +9,9 @@
 
 namespace worm {
 
-// True for the first caller only: one verdict per run, and the JS 'exit' record is then not
-// written a second time.
-bool ClaimVerdict();
+// True for the first caller only: a run has one exit record, whoever writes it (the watchdog,
+// a signal handler, or JavaScript at 'exit').
+bool ClaimExitRecord();
 
 // What a prepared line is filled in with when it is written.
 struct Fill {
@@ -35,9 +35,9 @@ std::string LineOption(Napi::Object options, const char* key);
 // cannot be written must not stop the process from ending).
 void WriteAll(int fd, const char* data, size_t len);
 
-// claimVerdict(): true for the first caller (then the JS 'exit' record is written), false when
+// claimExitRecord(): true for the first caller (then the JS 'exit' record is written), false when
 // the watchdog or the abort handler has written its records already; either way nobody else
 // writes an exit record after it.
-Napi::Value ClaimVerdictJs(const Napi::CallbackInfo& info);
+Napi::Value ClaimExitRecordJs(const Napi::CallbackInfo& info);
 
 }  // namespace worm

@@ -95,9 +95,9 @@ struct Plan {
   std::string timeoutLines, cpuLines, timeoutHuman, cpuHuman;
 };
 
-void Fire(const Plan& p, const std::string& lines, const std::string& human, int first, double graceMs, bool tree) {
-  if (!ClaimVerdict()) return;
-  if (p.auditFd >= 0 && !lines.empty()) Write(p.auditFd, lines, UsageNow(first == SIGTERM ? "SIGTERM" : "SIGXCPU", 128 + first));
+void Fire(const Plan& p, const std::string& lines, const std::string& human, int first, const char* firstName, double graceMs, bool tree) {
+  if (!ClaimExitRecord()) return;
+  if (p.auditFd >= 0 && !lines.empty()) Write(p.auditFd, lines, UsageNow(firstName, 128 + first));
   if (!human.empty()) WriteAll(2, human.data(), human.size());
   if (tree) KillDescendants();
   kill(getpid(), first);
@@ -111,11 +111,11 @@ void Run(Plan p) {
   for (;;) {
     usleep(10000);
     if (p.timeoutMs > 0 && Now(CLOCK_MONOTONIC) - start >= p.timeoutMs) {
-      Fire(p, p.timeoutLines, p.timeoutHuman, SIGTERM, p.killAfterMs, true);
+      Fire(p, p.timeoutLines, p.timeoutHuman, SIGTERM, "SIGTERM", p.killAfterMs, true);
       return;
     }
     if (p.cpuMs > 0 && Now(CLOCK_PROCESS_CPUTIME_ID) >= p.cpuMs) {
-      Fire(p, p.cpuLines, p.cpuHuman, SIGXCPU, 1000, false);
+      Fire(p, p.cpuLines, p.cpuHuman, SIGXCPU, "SIGXCPU", 1000, false);
       return;
     }
   }

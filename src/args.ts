@@ -46,7 +46,8 @@ export function opt(spec: string, help: string, repeatable = false): OptionSpec 
   return o;
 }
 
-function usage(message: string, helpCommand: string): WormError {
+/** A mistake on the command line: the message and where to look (`worm-run doctor --help`). */
+export function usage(message: string, helpCommand: string): WormError {
   return new WormError('ERR_WORM_USAGE', `${message} (see ${helpCommand} --help)`);
 }
 

@@ -3,7 +3,7 @@
  * run on a system that cannot enforce it, forwards signals to the target and leaves with the
  * target's status (128+N after re-raising a signal the target died of).
  */
-import { opt, optionRows, parse, table, wrapText, type OptionSpec } from './args.js';
+import { opt, optionRows, parse, table, usage, wrapText, type OptionSpec } from './args.js';
 import { writeLine } from './audit.js';
 import { EXIT_WORM_FAILED, WormError } from './errors.js';
 import { native } from './native.js';
@@ -106,7 +106,7 @@ async function doctorCommand(argv: string[]): Promise<number> {
       return 0;
     }
     if (parsed.operands.length > 0) {
-      throw new WormError('ERR_WORM_USAGE', `doctor takes no arguments, not '${parsed.operands[0]}' (see worm-run doctor --help)`);
+      throw usage(`doctor takes no arguments, not '${parsed.operands[0]}'`, 'worm-run doctor');
     }
     json = parsed.options.json === true;
   } catch (e) {

@@ -19,11 +19,12 @@ import { rlimitsFor } from './limits.js';
 import { native } from './native.js';
 import type { Policy } from './policy.js';
 import { parseGuardLine, readChannel } from './channel.js';
+import { CHANNEL_HOOK, REPORT_HOOK } from './guard/config.cjs';
 import type { GuardRecord } from './guard/protocol.cjs';
 import { GUARD_PRELOAD, guardEnv, humanGuardLine, policyRecord } from './run.js';
 import { resolveTarget } from './target.js';
 import { formatDuration, formatSize } from './units.js';
-import { MEMORY_EVIDENCE } from './verdict.js';
+import { MEMORY_EVIDENCE, REASONS } from './verdict.js';
 import { VERSION } from './version.js';
 
 const TRUST_NOTE = 'in-process: records after this one are written from inside the sandbox; the script could forge or suppress them. Use the supervised mode for a trail the target cannot touch.';
@@ -61,9 +62,9 @@ function line(level: number, run: string, event: string, fields: AuditRecord): s
 }
 
 /** The exit record of a run that the native side ends or sees end. */
-function exitLine(run: string, limit: string | null, signal = '__SIGNAL__'): string {
+function exitLine(run: string, limit: string | null): string {
   return line(30, run, 'exit', {
-    code: null, signal, status: '__STATUS__', userMs: '__USER_MS__', systemMs: '__SYS_MS__', maxRssKb: '__RSS_KB__', limit,
+    code: null, signal: '__SIGNAL__', status: '__STATUS__', userMs: '__USER_MS__', systemMs: '__SYS_MS__', maxRssKb: '__RSS_KB__', limit,
   });
 }
 
@@ -80,24 +81,25 @@ function armVerdicts(policy: Policy, auditFd: number, run: string, command: stri
     native.startWatchdog({
       timeoutMs: timeoutMs ?? 0, killAfterMs, cpuMs: cpuS * 1000, auditFd,
       timeoutLines: timeoutMs === undefined ? '' : line(40, run, 'limit', {
-        limit: 'timeout', budget: formatDuration(timeoutMs), reason: `wall-clock limit of ${formatDuration(timeoutMs)} reached`,
+        limit: 'timeout', budget: formatDuration(timeoutMs), reason: REASONS.timeout(timeoutMs),
       }) + exitLine(run, 'timeout'),
       cpuLines: cpuMs === undefined ? '' : line(40, run, 'limit', {
-        limit: 'cpu', budget: `${cpuS} s`, reason: `CPU limit of ${cpuS} s reached`,
+        limit: 'cpu', budget: `${cpuS} s`, reason: REASONS.cpu(cpuS),
       }) + exitLine(run, 'cpu'),
-      timeoutHuman: timeoutMs === undefined ? '' : `worm-run: stopped ${command}: wall-clock limit of ${formatDuration(timeoutMs)} reached\n`,
-      cpuHuman: `worm-run: stopped ${command}: CPU limit of ${cpuS} s reached\n`,
+      timeoutHuman: timeoutMs === undefined ? '' : `worm-run: stopped ${command}: ${REASONS.timeout(timeoutMs)}\n`,
+      cpuHuman: `worm-run: stopped ${command}: ${REASONS.cpu(cpuS)}\n`,
     });
   }
   // Always armed: a death by signal runs no JavaScript, so without it the run would have no exit record.
-  const cap = memoryBytes === undefined ? '' : formatSize(memoryBytes);
-  const reason = `memory limit of ${cap} reached (peak resident __RSS_MIB__ MiB)`;
+  const reason = memoryBytes === undefined ? '' : REASONS.memory(memoryBytes, '__RSS_MIB__');
   native.armExitRecord({
     auditFd,
     thresholdKb: memoryBytes === undefined ? 0 : Math.ceil((memoryBytes * MEMORY_EVIDENCE) / 1024),
     exitLine: exitLine(run, null),
-    memoryLines: memoryBytes === undefined ? '' : line(40, run, 'limit', { limit: 'memory', budget: cap, used: '__RSS_MIB__ MiB peak RSS', reason }) + exitLine(run, 'memory'),
-    human: `worm-run: stopped ${command}: ${reason}\n`,
+    memoryLines: memoryBytes === undefined ? '' : line(40, run, 'limit', {
+      limit: 'memory', budget: formatSize(memoryBytes), used: '__RSS_MIB__M peak RSS', reason, // the supervisor's form (a size like --memory takes)
+    }) + exitLine(run, 'memory'),
+    human: memoryBytes === undefined ? '' : `worm-run: stopped ${command}: ${reason}\n`,
   });
 }
 
@@ -158,10 +160,10 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   // the start (Node 20 runs module hooks on a thread of their own); what arrives before that
   // waits in the pipe, and the exit handler reads what is left either way.
   const channel = readChannel(readFd, record, { keepAlive: false, deferred: true });
-  (globalThis as Record<symbol, unknown>)[Symbol.for('worm-run.guard.channel')] = () => channel.listen();
+  (globalThis as Record<symbol, unknown>)[CHANNEL_HOOK] = () => channel.listen();
   if (policy.guard.denyImports) channel.listen();
   Object.assign(process.env, guardEnv(process.env, policy, writeFd, fstatSync(writeFd).ino));
-  (globalThis as Record<symbol, unknown>)[Symbol.for('worm-run.guard.report')] = (r: GuardRecord) => {
+  (globalThis as Record<symbol, unknown>)[REPORT_HOOK] = (r: GuardRecord) => {
     const rec = parseGuardLine(JSON.stringify(r));
     if (rec) record(rec);
   };
@@ -169,7 +171,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   require(GUARD_PRELOAD);
 
   process.on('exit', (code) => {
-    if (!native.claimVerdict()) return;
+    if (!native.claimExitRecord()) return;
     channel.drainSync();
     const u = process.resourceUsage();
     audit.write('info', 'exit', {

@@ -86,7 +86,7 @@ export interface WatchdogSpec {
   cpuMs: number;
   /** Where the prepared lines go (-1: nowhere). */
   auditFd: number;
-  /** Audit lines to write when the budget runs out; "__TIME__" becomes epoch ms. */
+  /** Audit lines to write when the budget runs out, with the placeholders of ExitRecordSpec. */
   timeoutLines: string;
   cpuLines: string;
   /** The human line for stderr. */
@@ -113,7 +113,7 @@ export interface ExitRecordSpec {
 }
 
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 9;
+const ADDON_ABI = 10;
 
 interface Addon {
   abi: number;
@@ -131,7 +131,7 @@ interface Addon {
   landlockSelf(): string;
   startWatchdog(opts: WatchdogSpec): void;
   armExitRecord(opts: ExitRecordSpec): void;
-  claimVerdict(): boolean;
+  claimExitRecord(): boolean;
   seccompSupport(): number;
   probeKernel(): KernelProbe;
   ioUringFds(): number;
@@ -201,7 +201,7 @@ export const native = {
   startWatchdog: (opts: WatchdogSpec): void => load().startWatchdog(opts),
   armExitRecord: (opts: ExitRecordSpec): void => load().armExitRecord(opts),
   /** True for the first caller only: whoever gets it writes the run's exit record. */
-  claimVerdict: (): boolean => load().claimVerdict(),
+  claimExitRecord: (): boolean => load().claimExitRecord(),
   seccompSupport: (): number => load().seccompSupport(),
   probeKernel: (): KernelProbe => load().probeKernel(),
   /** How many io_uring instances this process holds. */

@@ -19,6 +19,16 @@ export interface LimitHit {
   reason: string;
 }
 
+/**
+ * The words of each verdict, shared with the in-process mode (which prepares them for native
+ * code to write): the same limit reads the same in both modes. `peakMib` may be a placeholder.
+ */
+export const REASONS = {
+  timeout: (ms: number) => `wall-clock limit of ${formatDuration(ms)} reached`,
+  cpu: (budgetS: number) => `CPU limit of ${budgetS} s reached`,
+  memory: (capBytes: number, peakMib: number | string) => `memory limit of ${formatSize(capBytes)} reached (peak resident ${peakMib} MiB)`,
+};
+
 /** Peak resident memory, as a share of the cap, that counts as having reached it. */
 export const MEMORY_EVIDENCE = 0.8;
 
@@ -39,7 +49,7 @@ export function verdict({ wait, limits, timedOut }: VerdictInput): LimitHit | nu
   if (timedOut && limits.timeoutMs !== undefined) {
     return {
       limit: 'timeout', budget: formatDuration(limits.timeoutMs),
-      reason: `wall-clock limit of ${formatDuration(limits.timeoutMs)} reached`,
+      reason: REASONS.timeout(limits.timeoutMs),
     };
   }
   if (limits.cpuMs !== undefined) {
@@ -53,7 +63,7 @@ export function verdict({ wait, limits, timedOut }: VerdictInput): LimitHit | nu
     if (spent && bySignal) {
       return {
         limit: 'cpu', budget: `${budgetS} s`, used: `${(used / 1000).toFixed(1)} s`,
-        reason: `CPU limit of ${budgetS} s reached (used ${(used / 1000).toFixed(1)} s)`,
+        reason: `${REASONS.cpu(budgetS)} (used ${(used / 1000).toFixed(1)} s)`,
       };
     }
   }
@@ -71,7 +81,7 @@ export function verdict({ wait, limits, timedOut }: VerdictInput): LimitHit | nu
     if (rss >= cap * MEMORY_EVIDENCE) {
       return {
         limit: 'memory', budget: formatSize(cap), used: `${formatSize(Math.round(rss / 1048576) * 1048576)} peak RSS`,
-        reason: `memory limit of ${formatSize(cap)} reached (peak resident ${Math.round(rss / 1048576)} MiB)`,
+        reason: REASONS.memory(cap, Math.round(rss / 1048576)),
       };
     }
   }
