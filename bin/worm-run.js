@@ -16,7 +16,7 @@ try {
 } catch {
   // no cache: compile as usual
 }
-const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), {
+const script = new vm.Script(readFileSync(file, 'utf8'), {
   filename: file,
   cachedData,
   importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,

@@ -19,6 +19,20 @@ const inlineVersion = {
   },
 };
 
+// commander requires node:child_process at load time (for executable subcommands, which
+// worm-run does not use); loading it pulls in net, dgram and streams. Defer it to first use.
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      (/[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: 'child_process', namespace: 'lazy' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
+      loader: 'js',
+      contents: "let m; module.exports = new Proxy({}, { get(_, k) { m ??= require('node:child_process'); return m[k]; } });",
+    }));
+  },
+};
+
 await build({
   entryPoints: ['dist/pino-loader.cjs'],
   outfile: 'dist/pino-bundle.cjs',
@@ -39,8 +53,11 @@ await build({
   format: 'cjs',
   target: 'node20',
   define: { 'import.meta.url': '__wormImportMetaUrl' },
-  banner: { js: "const __wormImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-  plugins: [inlineVersion],
+  // The file is one function expression, the CommonJS wrapper included: bin/worm-run.js
+  // compiles it as it is, instead of a wrapped copy (Module.wrap) of a ~100 KB string.
+  banner: { js: "(function (exports, require, module, __filename, __dirname) {'use strict'; const __wormImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  footer: { js: '\n})' },
+  plugins: [inlineVersion, lazyChildProcess],
   minifyWhitespace: true,
   minifySyntax: true,
   logLevel: 'warning',

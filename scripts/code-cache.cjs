@@ -8,7 +8,7 @@ const Module = require('node:module');
 const vm = require('node:vm');
 
 const file = join(__dirname, '..', 'dist', 'worm-run.cjs');
-const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), {
+const script = new vm.Script(readFileSync(file, 'utf8'), {
   filename: file,
   importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
 });

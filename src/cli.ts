@@ -1,214 +1,51 @@
 /**
- * The command line: a thin layer over `execute`. It parses options into a policy, refuses to
- * run on a system that cannot enforce it, forwards signals to the target and leaves with the
- * target's status (128+N after re-raising a signal the target died of).
+ * The command line: parses argv with the commander tree (src/cli/), runs the action it names,
+ * and leaves with its status. Every failure is one `worm-run: ...` line on stderr: a WormError
+ * with its own exit status (125 bad input, 126 cannot execute, 127 not found), anything else an
+ * internal error with its stack (a bug in worm-run, not a user mistake).
  */
-import { opt, optionRows, parse, table, usage, wrapText, type OptionSpec } from './args.js';
+import type { Command } from 'commander';
 import { writeLine } from './audit.js';
 import { EXIT_WORM_FAILED, WormError } from './errors.js';
-import { native } from './native.js';
-import { CONFIG_ENV, loadPolicyFile } from './config.js';
-import { checkPolicy, policyFromOptions, type CliOptions } from './options.js';
-import { defaultPolicy, type Policy } from './policy.js';
-import { execute, policyRecord } from './run.js';
-import { VERSION } from './version.js';
+import { doctorCommand } from './cli/doctor-command.js';
+import { CommanderError, outcome } from './cli/program.js';
+import { runCommand } from './cli/run-command.js';
 
-const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+/**
+ * The subcommands, by name: each a function that builds its Command. To add one (`audit`,
+ * `export`), write src/cli/NAME-command.ts like doctor-command.ts and add a line here.
+ */
+const SUBCOMMANDS: ReadonlyMap<string, () => Command> = new Map([
+  ['doctor', doctorCommand],
+]);
 
-const OPTIONS: OptionSpec[] = [
-  opt('-V, --version', 'print the version'),
-  opt('--cpu <duration>', 'CPU time per process (30, 30s, 2m); SIGXCPU, then SIGKILL'),
-  opt('--memory <size>', 'heap and private writable memory per process (512M, 2G)'),
-  opt('--address-space <size>', 'raw virtual address space per process (RLIMIT_AS)'),
-  opt('--timeout <duration>', 'wall-clock limit for the run; exit 124 when it is reached'),
-  opt('--kill-after <duration>', 'grace between SIGTERM and SIGKILL at the timeout (default 2s)'),
-  opt('--max-procs <n>', "processes of the target's user (needs --user when run as root)"),
-  opt('--max-files <n>', 'open files per process'),
-  opt('--max-file-size <size>', 'largest file the target may write'),
-  opt('--core', 'allow core dumps (off by default)'),
-  opt('--user <name|uid>', 'run the target as this user (worm-run must be root)'),
-  opt('--group <name|gid>', "with --user: this group instead of the user's own"),
-  opt('--allow-unix', 'allow AF_UNIX sockets (every other family stays refused)'),
-  opt('--audit-log <path>', "append JSON audit records to a file (0600), '-' for stderr, /dev/fd/N for a descriptor"),
-  opt('--deny-imports', 'Node targets: refuse network modules at require/import, not only at use'),
-  opt('--deny-command <name>', 'Node targets: also refuse this command in child_process (repeatable)', true),
-  opt('--allow-command <name>', 'Node targets: lift a built-in command refusal (repeatable)', true),
-  opt('--node-option <option>', 'Node targets: pass an option to Node itself, e.g. --node-option=--enable-source-maps (repeatable)', true),
-  opt('--in-process', 'Node scripts: run inside this hardened process (one Node start; the trail after start is written from inside the sandbox)'),
-  opt('--config <file>', `read the policy from a JSON file (or set ${CONFIG_ENV}); flags override it`),
-  opt('--print-policy', 'print the effective policy and the kernel filter as JSON, then exit'),
-  opt('-h, --help', 'show this help'),
-];
-
-// Made when asked for, not on every run.
-const help = (): string => `Usage: worm-run [options] [--] <command> [args...]
-       worm-run [options] <script.js> [args...]
-
-${wrapText('Run a program with no network access, within CPU and memory budgets, leaving an audit trail it cannot forge.', 0)}
-
-Arguments:
-${table([['command', 'the program (a Node script or any executable) and its arguments']])}
-
-Options:
-${table(optionRows(OPTIONS))}
-
-Other commands:
-  worm-run doctor [--json]   check what this machine provides and run a live self-test
-
-Exit status: the target's own; 128+N when a signal killed it; 124 at the --timeout;
-125 worm-run failed (bad option or policy); 126 target not executable; 127 not found.
-`;
-
-const DOCTOR_OPTIONS: OptionSpec[] = [opt('--json', 'print the report as JSON'), opt('-h, --help', 'show this help')];
-
-const doctorHelp = (): string => `Usage: worm-run doctor [options]
-
-Check what this machine provides and run a live self-test.
-
-Options:
-${table(optionRows(DOCTOR_OPTIONS))}
-`;
+/**
+ * The tree for this argv. A subcommand is one only as the first word (`worm-run -- doctor` runs
+ * a program called doctor), so only that one is attached; the help text attaches them all.
+ */
+function program(argv: readonly string[]): Command {
+  const root = runCommand((r) => {
+    for (const [name, make] of SUBCOMMANDS) if (!r.commands.some((c) => c.name() === name)) r.addCommand(make());
+  });
+  const make = argv[0] === undefined ? undefined : SUBCOMMANDS.get(argv[0]);
+  if (make) root.addCommand(make());
+  return root;
+}
 
 function fail(e: unknown): number {
+  if (e instanceof CommanderError) return e.exitCode; // help or version, already printed
   if (e instanceof WormError) {
     writeLine(`worm-run: ${e.message}`);
     return e.exitCode;
   }
-  // A bug in worm-run, not a user mistake: keep the stack.
   writeLine(`worm-run: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   return EXIT_WORM_FAILED;
 }
 
-function printPolicy(policy: Policy): void {
-  const doc = {
-    policy: policyRecord(policy),
-    filter: native.describeFilter(policy.network.allowUnix),
-    // What worm-run's own supervisor refuses once the target runs (the CLI, supervised mode).
-    supervisorFilter: native.describeFilter(false, true),
-  };
-  process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-}
-
-function checkPlatform(): void {
-  const err = native.seccompSupport();
-  if (err !== 0) {
-    throw new WormError('ERR_WORM_PLATFORM',
-      `this kernel cannot install seccomp filters (errno ${err}); worm-run refuses to run anything unprotected`);
-  }
-}
-
-async function doctorCommand(argv: string[]): Promise<number> {
-  let json = false;
-  try {
-    const parsed = parse(argv, DOCTOR_OPTIONS, 'worm-run doctor');
-    if (parsed.action === 'help') {
-      process.stdout.write(doctorHelp());
-      return 0;
-    }
-    if (parsed.operands.length > 0) {
-      throw usage(`doctor takes no arguments, not '${parsed.operands[0]}'`, 'worm-run doctor');
-    }
-    json = parsed.options.json === true;
-  } catch (e) {
-    return fail(e);
-  }
-  const { doctor, formatReport } = await import('./doctor.js');
-  try {
-    const report = await doctor();
-    process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
-    return report.protected ? 0 : 1;
-  } catch (e) {
-    return fail(e);
-  }
-}
-
 async function main(argv: string[]): Promise<number> {
-  // `worm-run doctor` is the only subcommand; `worm-run -- doctor` or `./doctor` runs a program.
-  if (argv[0] === 'doctor') return doctorCommand(argv.slice(1));
-  let opts: CliOptions;
-  let command: string[];
   try {
-    const parsed = parse(argv, OPTIONS, 'worm-run');
-    if (parsed.action !== 'run') {
-      process.stdout.write(parsed.action === 'help' ? help() : `${VERSION}\n`);
-      return 0;
-    }
-    opts = parsed.options as CliOptions;
-    command = parsed.operands;
-  } catch (e) {
-    return fail(e);
-  }
-  let policy: Policy;
-  try {
-    const configPath = opts.config ?? process.env[CONFIG_ENV];
-    const base = configPath ? loadPolicyFile(configPath) : defaultPolicy();
-    policy = policyFromOptions(opts, base);
-    checkPolicy(policy);
-    checkPlatform();
-  } catch (e) {
-    return fail(e);
-  }
-  if (opts.printPolicy) {
-    printPolicy(policy);
-    return 0;
-  }
-  if (command.length === 0) {
-    return fail(new WormError('ERR_WORM_USAGE', 'no command given; usage: worm-run [options] [--] <command> [args...]'));
-  }
-  let cwd: string;
-  try {
-    cwd = process.cwd();
-  } catch {
-    return fail(new WormError('ERR_WORM_USAGE', 'the current directory no longer exists; cd to one that does'));
-  }
-  let note: string | undefined;
-  if (policy.mode === 'in-process') {
-    const { inProcessUnsafe, runInProcess } = await import('./inprocess.js');
-    const unsafe = inProcessUnsafe();
-    if (unsafe === null) {
-      try {
-        return await runInProcess(command, policy);
-      } catch (e) {
-        return fail(e);
-      }
-    }
-    note = `--in-process not used: ${unsafe}; running supervised`;
-    writeLine(`worm-run: ${note}`);
-    policy = { ...policy, mode: 'supervised' };
-  }
-
-  // Signals are caught before the target starts, so none is lost in between.
-  let send: ((sig: NodeJS.Signals) => void) | undefined;
-  const pending: NodeJS.Signals[] = [];
-  const sharedGroup = native.isForegroundTty(0);
-  for (const sig of FORWARDED) {
-    process.on(sig, () => {
-      // A terminal already delivers ^C and ^\ to the target when it shares our group.
-      if (sharedGroup && (sig === 'SIGINT' || sig === 'SIGQUIT')) return;
-      if (send) send(sig);
-      else pending.push(sig);
-    });
-  }
-  try {
-    const result = await execute(command, policy, {
-      cwd,
-      env: process.env,
-      stdio: [0, 1, 2],
-      hardenSupervisor: true,
-      shareProcessGroup: sharedGroup,
-      humanLines: true,
-      ...(note ? { note } : {}),
-      onStarted: (_pid, signal) => {
-        send = signal;
-        for (const sig of pending.splice(0)) signal(sig);
-      },
-    });
-    if (result.error) return fail(result.error);
-    if (result.signal !== null && result.limit?.limit !== 'timeout') {
-      for (const sig of FORWARDED) process.removeAllListeners(sig);
-      native.reraise(result.status - 128);
-    }
-    return result.status;
+    await program(argv).parseAsync(argv, { from: 'user' });
+    return outcome.status;
   } catch (e) {
     return fail(e);
   }

@@ -59,6 +59,31 @@ describe('the grammar: options before the command, the rest is the command', () 
     expect(r.stderr).toBe('worm-run: --timeout: "-5" is not a duration; use seconds or a unit: 30, 30s, 500ms, 2m, 1h\n');
   });
 
+  it.concurrent('a mistyped option: one line with the nearest option, 125, nothing runs', async () => {
+    const marker = join(dir, 'ran-typo');
+    for (const [typo, meant] of [['--memroy', '--memory'], ['--timeot', '--timeout'], ['--alow-unix', '--allow-unix']]) {
+      const r = await worm([typo!, '64M', '--', 'sh', '-c', `touch '${marker}'`]);
+      expect(r).toMatchObject({ code: 125, stdout: '', stderr: `worm-run: unknown option '${typo}'; did you mean ${meant}? (see worm-run --help)\n` });
+    }
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it.concurrent("an error before the command wins over a -h that belongs to the target", async () => {
+    const r = await worm(['--bogus', '--', 'sh', '-c', 'echo ran', '-h']);
+    expect(r).toMatchObject({ code: 125, stdout: '', stderr: "worm-run: unknown option '--bogus' (see worm-run --help)\n" });
+  });
+
+  it.concurrent('a subcommand only as the first word: after options it is the name of a program', async () => {
+    const r = await worm(['--cpu', '5', 'doctor']);
+    expect(r).toMatchObject({ code: 127, stdout: '', stderr: 'worm-run: doctor: command not found\n' });
+  });
+
+  it.concurrent('the help lists the subcommands, from their own definitions', async () => {
+    const r = await worm(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\nCommands:\n {2}doctor \[options\] +check what this machine provides and run a live\s+self-test\n/);
+  });
+
   it.concurrent('doctor: its own help, and a clear error for what it does not take', async () => {
     const help = await worm(['doctor', '--help']);
     expect(help).toMatchObject({ code: 0, stderr: '' });

@@ -59,6 +59,18 @@ for (;;) {}
     expect(r.stderr).toMatch(/worm-run: stopped .*limited: CPU limit of 1 s reached/);
   });
 
+  it('the shebang line has the command line\'s grammar: --opt=value, and the same one-line error for a typo', async () => {
+    const ok = script('eq-form', `#!/usr/bin/env -S worm-run --max-files=40 --cpu=5
+console.log(/^Max open files\\s+40\\s+40/m.test(require('fs').readFileSync('/proc/self/limits', 'utf8')) ? 'limits applied' : 'no limit');
+`);
+    expect(await runProgram(ok, [], { env })).toMatchObject({ code: 0, stdout: 'limits applied\n', stderr: '' });
+    const typo = script('typo', `#!/usr/bin/env -S worm-run --max-fils 40
+console.log('ran');
+`);
+    const r = await runProgram(typo, [], { env });
+    expect(r).toMatchObject({ code: 125, stdout: '', stderr: "worm-run: unknown option '--max-fils'; did you mean --max-files? (see worm-run --help)\n" });
+  });
+
   it('#!/usr/bin/env -S worm-run python3 runs another interpreter under worm-run', async () => {
     const p = script('py-tool', `#!/usr/bin/env -S worm-run /usr/bin/python3
 import socket
