@@ -196,7 +196,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     newProcessGroup,
     allowUnix: policy.network.allowUnix,
     landlock: true,
-    shFallback: target.kind === 'binary',
+    shFallback: target.shFallback,
     ...(policy.identity ? { uid: policy.identity.uid, gid: policy.identity.gid, groups: [] } : {}),
   };
 
