@@ -14,7 +14,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readFileSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { WormError } from './errors.js';
+import { WormError, fileErrorReason } from './errors.js';
 
 export type AuditEvent = 'start' | 'blocked' | 'warning' | 'limit' | 'exit';
 export type AuditLevel = 'info' | 'warn' | 'error';
@@ -99,7 +99,8 @@ export function openAuditDestination(log: string | undefined): AuditDestination 
       ESTDIO: "that is the target's own stdin/stdout/stderr, which it can write; use '-' for stderr knowingly, or a descriptor above 2",
       EFIFO: 'it is a FIFO; pass it as a descriptor instead (--audit-log /dev/fd/3 3>fifo)',
       EINVAL: 'not a regular file or a character device',
-    }[err.code ?? ''] ?? err.message;
+      ENOENT: 'no such directory (worm-run creates the file, not its directory)',
+    }[err.code ?? ''] ?? fileErrorReason(err);
     throw new WormError('ERR_WORM_AUDIT', `--audit-log ${log}: cannot open: ${why}`);
   }
 }

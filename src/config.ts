@@ -7,14 +7,17 @@
  * worm-run never reads a policy implicitly (not from the current directory, not from the
  * target's): the code being launched must not be able to choose its own policy.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { WormError } from './errors.js';
+import { WormError, fileErrorReason } from './errors.js';
 import { resolveIdentity } from './identity.js';
 import { defaultPolicy, type Policy } from './policy.js';
 import { UnitError, parseCount, parseDuration, parseSize } from './units.js';
 
 export const CONFIG_ENV = 'WORM_RUN_CONFIG';
+
+/** The largest policy file read: a policy is a few hundred bytes of JSON. */
+export const MAX_POLICY_BYTES = 1024 * 1024;
 
 type Schema = {
   type?: string | string[];
@@ -58,9 +61,9 @@ export function validate(value: unknown, schema: Schema, root: Schema, path: str
   const at = path || '(top level)';
   if (schema.$ref) {
     const name = schema.$ref.replace('#/$defs/', '');
-    const target = root.$defs?.[name];
+    const target = root.$defs && Object.hasOwn(root.$defs, name) ? root.$defs[name] : undefined;
     if (!target) return `${at}: schema error: unknown $ref ${schema.$ref}`;
-    const semantic = SEMANTIC[name];
+    const semantic = Object.hasOwn(SEMANTIC, name) ? SEMANTIC[name] : undefined;
     if (!semantic) return validate(value, target, root, path);
     // Sizes, durations and counts: the type from the schema, then the unit parser's own
     // message (clearer than a pattern mismatch). The parser accepts what the pattern does.
@@ -96,7 +99,9 @@ export function validate(value: unknown, schema: Schema, root: Schema, path: str
   if (t === 'object' && schema.properties) {
     const obj = value as Record<string, unknown>;
     for (const [k, v] of Object.entries(obj)) {
-      const sub = schema.properties[k];
+      // Own properties only: a setting named `constructor` or `__proto__` is unknown, not
+      // whatever Object.prototype holds under that name.
+      const sub = Object.hasOwn(schema.properties, k) ? schema.properties[k] : undefined;
       const p = path ? `${path}.${k}` : k;
       if (!sub) {
         if (schema.additionalProperties === false) {
@@ -139,10 +144,24 @@ function configError(label: string, message: string): WormError {
 }
 
 /**
+ * The document's own data, in objects without a prototype: what is validated is all that is
+ * read afterwards (a library caller's `{ __proto__: { network: ... } }` must not slip settings
+ * past the validation through inheritance), and no name resolves to Object.prototype.
+ */
+function ownData(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(ownData);
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  for (const k of Object.keys(v)) out[k] = ownData((v as Record<string, unknown>)[k]);
+  return out;
+}
+
+/**
  * A policy from an already-parsed document. `label` names the source in errors; relative
  * audit paths are taken relative to `baseDir`.
  */
-export function policyFromDocument(doc: unknown, label: string, baseDir: string): Policy {
+export function policyFromDocument(input: unknown, label: string, baseDir: string): Policy {
+  const doc = ownData(input);
   const root = policySchema();
   const problem = validate(doc, root, root, '');
   if (problem) throw configError(label, problem);
@@ -179,20 +198,62 @@ export function policyFromDocument(doc: unknown, label: string, baseDir: string)
   return p;
 }
 
+function readError(path: string, why: string): WormError {
+  return new WormError('ERR_WORM_CONFIG', `cannot read the policy file ${path}: ${why}`);
+}
+
+function kindOf(st: Stats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  if (st.isDirectory()) return 'a directory';
+  return 'not a regular file';
+}
+
+/**
+ * A policy file's text: a regular file of at most MAX_POLICY_BYTES. Opened without blocking
+ * (a FIFO would wait for a writer for ever) and read no further than the bound (a file that
+ * grows meanwhile, or /dev/zero, cannot make worm-run read without end).
+ */
+export function readPolicyText(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (e) {
+    throw readError(path, fileErrorReason(e));
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw readError(path, `it is ${kindOf(st)}; a policy file must be a regular file`);
+    if (st.size > MAX_POLICY_BYTES) throw readError(path, `it is larger than ${MAX_POLICY_BYTES / 1048576} MiB (${st.size} bytes)`);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(st.size, MAX_POLICY_BYTES) + 1);
+      const got = readSync(fd, chunk, 0, chunk.length, null);
+      if (got === 0) break;
+      chunks.push(chunk.subarray(0, got));
+      total += got;
+      if (total > MAX_POLICY_BYTES) throw readError(path, `it is larger than ${MAX_POLICY_BYTES / 1048576} MiB`);
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } catch (e) {
+    if (e instanceof WormError) throw e;
+    throw readError(path, fileErrorReason(e));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Reads and validates a policy file. */
 export function loadPolicyFile(path: string): Policy {
-  const label = path;
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw configError(label, `cannot read the policy file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const text = readPolicyText(path);
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw configError(label, `not valid JSON: ${(e as Error).message}`);
+    throw configError(path, `not valid JSON: ${(e as Error).message}`);
   }
-  return policyFromDocument(doc, label, dirname(resolve(path)));
+  return policyFromDocument(doc, path, dirname(resolve(path)));
 }

@@ -44,3 +44,29 @@ export interface SyscallError extends Error {
 export function isSyscallError(e: unknown): e is SyscallError {
   return e instanceof Error && typeof (e as SyscallError).errno === 'number';
 }
+
+const FILE_REASONS: Record<string, string> = {
+  ENOENT: 'no such file',
+  ENOTDIR: 'a part of the path is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'it is a directory',
+  ELOOP: 'too many levels of symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EMFILE: 'too many open files',
+  ENXIO: 'no such device or address',
+};
+
+/**
+ * Why a file operation failed, in words (`no such file`), for messages that name the file
+ * once themselves: Node's own message repeats the call and the path
+ * ("ENOENT: no such file or directory, open '/x'").
+ */
+export function fileErrorReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== undefined && Object.hasOwn(FILE_REASONS, code)) return FILE_REASONS[code]!;
+  if (code !== undefined) return code;
+  return e instanceof Error ? e.message : String(e);
+}

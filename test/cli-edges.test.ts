@@ -40,6 +40,15 @@ describe('audit destinations', () => {
     expect(r.stderr).toBe(`worm-run: --audit-log ${fifo}: cannot open: it is a FIFO; pass it as a descriptor instead (--audit-log /dev/fd/3 3>fifo)\n`);
   });
 
+  it('a path whose directory does not exist: the reason, not Node\'s "ENOENT: ..., open \'...\'"', async () => {
+    const path = join(tempDir('worm-run-nodir-'), 'missing', 'trail.jsonl');
+    const r = await worm(['--audit-log', path, '--', 'true']);
+    expect(r).toMatchObject({
+      code: 125, stdout: '',
+      stderr: `worm-run: --audit-log ${path}: cannot open: no such directory (worm-run creates the file, not its directory)\n`,
+    });
+  });
+
   it("the target's own stdout or stderr is refused as a descriptor destination", async () => {
     for (const fd of [0, 1, 2]) {
       const r = await worm(['--audit-log', `/dev/fd/${fd}`, '--', 'true']);

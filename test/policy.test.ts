@@ -3,9 +3,11 @@
  * name the setting, flags overriding the file, WORM_RUN_CONFIG, and no implicit discovery.
  */
 import Ajv2020 from 'ajv/dist/2020.js';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { run, type PolicyFile } from '../dist/index.js';
 import { ROOT, STACK_FRAME, auditLines, tempDir, testEnv, worm } from './helpers/run.js';
 
 const dir = tempDir('worm-run-policy-');
@@ -112,7 +114,70 @@ describe('policy file errors: exit 125, one line naming the file and the setting
   it('a missing file', async () => {
     const r = await worm(['--config', join(dir, 'absent.json'), '--', 'true']);
     expect(r.code).toBe(125);
-    expect(r.stderr).toBe(`worm-run: ${join(dir, 'absent.json')}: cannot read the policy file: ENOENT\n`);
+    expect(r.stderr).toBe(`worm-run: cannot read the policy file ${join(dir, 'absent.json')}: no such file\n`);
+  });
+});
+
+describe('hostile policy files: one line, 125, nothing runs, never a hang', () => {
+  const marker = join(dir, 'hostile-ran');
+  const cases: [string, () => string, string][] = [
+    ['a FIFO nobody writes to', () => {
+      const p = join(dir, 'policy.fifo');
+      execFileSync('mkfifo', [p]);
+      return p;
+    }, 'it is a FIFO; a policy file must be a regular file'],
+    ['/dev/zero', () => '/dev/zero', 'it is a character device; a policy file must be a regular file'],
+    ['a directory', () => dir, 'it is a directory; a policy file must be a regular file'],
+    ['a file over 1 MiB', () => policyFile(`{"limits": {}}${' '.repeat(1024 * 1024)}`), `it is larger than 1 MiB (${1024 * 1024 + 14} bytes)`],
+  ];
+  for (const [name, make, why] of cases) {
+    it(`${name}, by --config and by WORM_RUN_CONFIG`, async () => {
+      const p = make();
+      for (const how of ['flag', 'env'] as const) {
+        const t0 = Date.now();
+        const argv = ['--', 'sh', '-c', `touch '${marker}'`];
+        const r = how === 'flag'
+          ? await worm(['--config', p, ...argv], { timeoutMs: 20_000 })
+          : await worm(argv, { env: testEnv({ WORM_RUN_CONFIG: p }), timeoutMs: 20_000 });
+        expect(Date.now() - t0).toBeLessThan(10_000);
+        expect(r).toMatchObject({ code: 125, stdout: '', stderr: `worm-run: cannot read the policy file ${p}: ${why}\n` });
+      }
+      expect(existsSync(marker)).toBe(false);
+    });
+  }
+});
+
+describe('settings named like Object.prototype members are unknown settings, at any level', () => {
+  const names = ['constructor', 'toString', 'hasOwnProperty', 'valueOf', '__proto__'];
+  const known = {
+    top: 'network, limits, user, group, commands, guard, nodeOptions, audit, mode',
+    limits: 'cpu, memory, addressSpace, timeout, killAfter, maxProcs, maxFiles, maxFileSize, core',
+    network: 'allowUnix',
+  };
+  for (const name of names) {
+    it(name, async () => {
+      // Written as JSON text: JSON.parse makes even "__proto__" an own property.
+      const docs: [string, string][] = [
+        [`{${JSON.stringify(name)}: {}}`, `${name}: unknown setting (known here: ${known.top})`],
+        [`{"limits": {${JSON.stringify(name)}: 1}}`, `limits.${name}: unknown setting (known here: ${known.limits})`],
+        [`{"network": {${JSON.stringify(name)}: true}}`, `network.${name}: unknown setting (known here: ${known.network})`],
+      ];
+      for (const [text, message] of docs) {
+        const p = policyFile(text);
+        const r = await worm(['--config', p, '--print-policy']);
+        expect(r).toMatchObject({ code: 125, stdout: '', stderr: `worm-run: ${p}: ${message}\n` });
+        await expect(run(['true'], { policy: JSON.parse(text) as PolicyFile })).rejects.toMatchObject({
+          code: 'ERR_WORM_CONFIG', message: `options.policy: ${message}`,
+        });
+      }
+    });
+  }
+
+  it('the library reads only what it validated: an inherited setting is not applied', async () => {
+    const inherited = Object.create({ network: { allowUnix: true } }) as PolicyFile;
+    const r = await run(['/usr/bin/python3', '-c', 'import socket\ntry:\n  socket.socket(socket.AF_UNIX)\n  print("unix allowed")\nexcept OSError as e:\n  print("unix refused", e.errno)'],
+      { policy: inherited, env: testEnv() });
+    expect(r.stdout).toBe('unix refused 1\n');
   });
 });
 
