@@ -73,11 +73,95 @@ function collect(fd: number, max: number): { result: Promise<Collected>; close()
   return { result, close: () => s.destroy() };
 }
 
-export async function run(command: string[], options: RunOptions = {}): Promise<ApiRunResult> {
-  if (!Array.isArray(command) || command.length === 0 || !command.every((c) => typeof c === 'string')) {
-    throw new WormError('ERR_WORM_USAGE', 'run(command): command must be a non-empty array of strings');
+function usage(message: string): WormError {
+  return new WormError('ERR_WORM_USAGE', `run(): ${message}`);
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+function isOptions(v: unknown): v is RunOptions {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The two call shapes, as one argv and the options: `run([file, ...args], options?)` and, as
+ * Node's execFile and spawn take them, `run(file, args?, options?)` (args may be left out).
+ */
+function callShape(a: unknown, b: unknown, c: unknown): { command: string[]; options: RunOptions } {
+  let command: unknown[];
+  let options: unknown;
+  if (typeof a === 'string') {
+    if (a === '') usageThrow('file must not be empty');
+    if (b === undefined || Array.isArray(b)) {
+      if (b !== undefined && !isStringArray(b)) usageThrow('args must be an array of strings');
+      command = [a, ...(b ?? [])];
+      options = c;
+    } else {
+      if (!isOptions(b)) usageThrow('the second argument must be an array of strings (args) or an object (options)');
+      if (c !== undefined) usageThrow('run(file, options) takes nothing after the options');
+      command = [a];
+      options = b;
+    }
+  } else {
+    if (!isStringArray(a) || a.length === 0) {
+      usageThrow('command must be a non-empty array of strings ([file, ...args]) or a file name');
+    }
+    if (c !== undefined) usageThrow('run(command, options) takes nothing after the options');
+    command = [...a];
+    options = b;
   }
+  if (options !== undefined && !isOptions(options)) usageThrow('options must be an object');
+  return { command: command as string[], options: options ?? {} };
+}
+
+function usageThrow(message: string): never {
+  throw usage(message);
+}
+
+/** A NUL byte would cut the string where the kernel reads it (argv, the environment, chdir). */
+function refuseNul(command: string[], options: RunOptions, cwd: string): void {
+  if (command.some((c) => c.includes('\0'))) usageThrow('the command contains a NUL byte');
+  if (cwd.includes('\0')) usageThrow('options.cwd contains a NUL byte');
+  for (const [k, v] of Object.entries(options.env ?? {})) {
+    if (k.includes('\0') || (typeof v === 'string' && v.includes('\0'))) usageThrow(`options.env: ${JSON.stringify(k)} contains a NUL byte`);
+  }
+}
+
+/**
+ * Node's AbortError, as its promise APIs reject with for a signal aborted before they start
+ * (fs.promises, timers/promises, events.once): name 'AbortError', code 'ABORT_ERR', the
+ * signal's reason as the cause.
+ */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR';
+
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AbortError';
+  }
+}
+
+/**
+ * Runs a program under a policy: `run([file, ...args], options?)` or `run(file, args?, options?)`.
+ * Rejects with WormError (`code`) for bad arguments or a bad policy and with AbortError when
+ * options.signal is already aborted (nothing is started); resolves otherwise, also when the
+ * target cannot start (`error`, status 126/127) or is stopped by a limit or an abort.
+ */
+export function run(command: readonly string[], options?: RunOptions): Promise<ApiRunResult>;
+export function run(file: string, args?: readonly string[], options?: RunOptions): Promise<ApiRunResult>;
+export function run(file: string, options?: RunOptions): Promise<ApiRunResult>;
+export async function run(a: string | readonly string[], b?: readonly string[] | RunOptions, c?: RunOptions): Promise<ApiRunResult> {
+  const { command, options } = callShape(a, b, c);
   const cwd = options.cwd ?? process.cwd();
+  if (typeof cwd !== 'string') usageThrow('options.cwd must be a string');
+  refuseNul(command, options, cwd);
+  const { signal } = options;
+  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean' ||
+    typeof signal.addEventListener !== 'function')) {
+    usageThrow('options.signal must be an AbortSignal');
+  }
   const policy = policyFromDocument(options.policy ?? {}, 'options.policy', cwd);
   if (policy.mode === 'in-process') {
     throw new WormError('ERR_WORM_USAGE', 'options.policy.mode: in-process runs inside the worm-run CLI only; the API always supervises');
@@ -87,6 +171,9 @@ export async function run(command: string[], options: RunOptions = {}): Promise<
   if (errno !== 0) {
     throw new WormError('ERR_WORM_PLATFORM', `this kernel cannot install seccomp filters (errno ${errno})`);
   }
+  // Nothing between here and the spawn in execute() yields to the event loop, so a signal
+  // that is not aborted now cannot be aborted before the target starts (onStarted checks again).
+  if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
 
   const modes = typeof options.stdio === 'string' || options.stdio === undefined
     ? [options.stdio ?? 'pipe', options.stdio ?? 'pipe', options.stdio ?? 'pipe'] as StdioOption[]

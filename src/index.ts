@@ -1,5 +1,5 @@
 /** worm-run as a library: `import { run } from 'worm-run'`. */
-export { run, type ApiRunResult, type RunOptions, type StdioOption } from './api.js';
+export { run, AbortError, type ApiRunResult, type RunOptions, type StdioOption } from './api.js';
 export type { RunResult } from './run.js';
 export type { LimitHit, LimitName } from './verdict.js';
 export type { PolicyFile } from './config.js';

@@ -98,6 +98,61 @@ describe('run()', () => {
   });
 });
 
+describe('run() call shapes', () => {
+  it("run(file, args?, options?) as Node's execFile takes them, beside run([file, ...args], options?)", async () => {
+    const argv = ['-c', 'echo "$0 $1 $(pwd)"', 'zero', 'one'];
+    const want = `zero one ${dir}\n`;
+    expect((await run(['sh', ...argv], { cwd: dir, env })).stdout).toBe(want);
+    expect((await run('sh', argv, { cwd: dir, env })).stdout).toBe(want);
+    expect((await run('pwd', { cwd: dir, env })).stdout).toBe(`${dir}\n`);
+    expect((await run('sh', ['-c', 'exit 4'])).status).toBe(4);
+    expect((await run('true')).status).toBe(0);
+  });
+
+  it('a call of neither shape is refused before anything runs', async () => {
+    const marker = join(dir, 'shape-ran');
+    const touch = ['-c', `touch ${marker}`];
+    const bad: [() => Promise<unknown>, string][] = [
+      [() => run('sh', 'x' as never), 'run(): the second argument must be an array of strings (args) or an object (options)'],
+      [() => run('sh', [1] as never), 'run(): args must be an array of strings'],
+      [() => run('sh', touch, 'x' as never), 'run(): options must be an object'],
+      [() => run(['sh', ...touch], {}, {} as never), 'run(): run(command, options) takes nothing after the options'],
+      [() => run('', touch), 'run(): file must not be empty'],
+    ];
+    for (const [call, message] of bad) await expect(call()).rejects.toMatchObject({ code: 'ERR_WORM_USAGE', message });
+    expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe('run() refuses what would run something else than asked', () => {
+  it('an already-aborted signal: nothing starts; rejects with an AbortError, as Node\'s promise APIs do', async () => {
+    const marker = join(dir, 'aborted-ran');
+    const ac = new AbortController();
+    ac.abort(new Error('changed my mind'));
+    for (let i = 0; i < 5; i++) {
+      const err = await run(['sh', '-c', `touch ${marker}`], { signal: ac.signal, env }).then(() => null, (e: unknown) => e);
+      expect(err).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', message: 'The operation was aborted', cause: new Error('changed my mind') });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('a NUL byte in cwd, an argument or the environment: one clear error, nothing runs', async () => {
+    const marker = join(dir, 'nul-ran');
+    const touch = ['sh', '-c', 'touch nul-ran'];
+    await expect(run(touch, { cwd: `${dir}\0/elsewhere`, env })).rejects.toMatchObject({
+      code: 'ERR_WORM_USAGE', message: 'run(): options.cwd contains a NUL byte',
+    });
+    await expect(run([...touch, 'a\0b'], { cwd: dir, env })).rejects.toMatchObject({
+      code: 'ERR_WORM_USAGE', message: 'run(): the command contains a NUL byte',
+    });
+    await expect(run(touch, { cwd: dir, env: { ...env, X: 'a\0b' } })).rejects.toMatchObject({
+      code: 'ERR_WORM_USAGE', message: 'run(): options.env: "X" contains a NUL byte',
+    });
+    expect(existsSync(marker)).toBe(false);
+  });
+});
+
 describe('run() as a well-behaved library', () => {
   it('caps collected output at maxBuffer and says so', async () => {
     const r = await run(['sh', '-c', 'head -c 300000 /dev/zero; echo done >&2'], { maxBuffer: 1000, env });
