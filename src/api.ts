@@ -23,9 +23,11 @@ export interface RunOptions {
   /** Written to the target's standard input when stdin is 'pipe'. */
   input?: string | Buffer;
   /**
-   * Aborting kills the target, its process group and every descendant it still has. (A process
-   * that daemonised out of both before the abort is out of the library's reach: only the CLI is
-   * a subreaper.)
+   * Aborting kills the target, its process group and every descendant it still has, and run()
+   * resolves with what the run did (status 137). (A process that daemonised out of both before
+   * the abort is out of the library's reach: only the CLI is a subreaper.) A signal aborted
+   * before run() is called starts nothing: run() rejects with an AbortError, as Node's promise
+   * APIs do.
    */
   signal?: AbortSignal;
   /** Most bytes kept of stdout and of stderr each (stdio 'pipe'); the rest is read and dropped. Default 64 MiB. */
@@ -73,10 +75,6 @@ function collect(fd: number, max: number): { result: Promise<Collected>; close()
   return { result, close: () => s.destroy() };
 }
 
-function usage(message: string): WormError {
-  return new WormError('ERR_WORM_USAGE', `run(): ${message}`);
-}
-
 function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === 'string');
 }
@@ -116,8 +114,9 @@ function callShape(a: unknown, b: unknown, c: unknown): { command: string[]; opt
   return { command: command as string[], options: options ?? {} };
 }
 
+/** A call run() cannot make sense of: refused before anything starts. */
 function usageThrow(message: string): never {
-  throw usage(message);
+  throw new WormError('ERR_WORM_USAGE', `run(): ${message}`);
 }
 
 /** A NUL byte would cut the string where the kernel reads it (argv, the environment, chdir). */
