@@ -4,7 +4,8 @@
 'use strict';
 const { readFileSync, writeFileSync } = require('node:fs');
 const { dirname, join } = require('node:path');
-const Module = require('node:module');
+// The CommonJS loader's Module class, without loading node:module (and the ESM loader with it).
+const Module = module.constructor;
 const vm = require('node:vm');
 
 const file = join(__dirname, '..', 'dist', 'worm-run.cjs');

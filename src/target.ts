@@ -67,15 +67,13 @@ export function shebangIsNode(path: string): boolean {
   return namesNode(shebang(path));
 }
 
-const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
-
 /**
  * Whether a file the kernel refuses to execute may be handed to /bin/sh: not when it starts
  * with the ELF magic, nor when its first bytes hold a NUL (bash's test for a binary file).
  */
 export function readsAsScript(bytes: Buffer | undefined): boolean {
   if (!bytes) return true;
-  if (bytes.subarray(0, 4).equals(ELF_MAGIC)) return false;
+  if (bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) return false; // \x7fELF
   return !bytes.subarray(0, 80).includes(0);
 }
 
