@@ -11,15 +11,15 @@
  * - A subcommand is one only as the very first word. `worm-run -- doctor` and
  *   `worm-run --cpu 5 doctor` run a program called doctor. Commander dispatches on the first
  *   operand wherever it stands, so a subcommand is attached to the root only when argv[0] names
- *   it (and all of them for the help text): see `program()`.
- * - `-h, --help` is an ordinary option of each command, acted on only once the whole command
- *   line parsed. Commander's built-in help would also fire on a `-h` that follows an unknown
- *   option (it scans the unparsed rest), so `worm-run --bogus -- tool -h` would print help and
- *   exit 0 instead of failing.
+ *   it (and all of them for the help text): see `program()` in src/cli.ts.
+ * - `-h, --help` is an ordinary option of each command, acted on when commander reads it (as
+ *   it does --version). Commander's built-in help also scans the words it left unparsed, so
+ *   `worm-run --bogus -- tool -h` would print help and exit 0 instead of failing.
  *
  * Adding a subcommand: write `src/cli/NAME-command.ts` exporting a function that returns its
- * Command (see doctor-command.ts), and add it to SUBCOMMANDS below. Its own subcommands (as in
- * `audit verify`) are attached to it there with `.addCommand(wormCommand(...))`.
+ * Command, made with wormCommand() and act() (see doctor-command.ts), and add it to SUBCOMMANDS
+ * in src/cli.ts. A command that only groups others (`audit verify`, `audit keygen`) is
+ * groupCommand('audit', description, [verifyCommand(), keygenCommand()]).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { WormError } from '../errors.js';
@@ -65,9 +65,9 @@ function translate(err: CommanderError, cmd: Command): WormError {
 /**
  * A Command as worm-run's commands all are: errors thrown (not printed, not process.exit), help
  * and version on stdout, and a plain `-h, --help` option after the ones `define` adds (see the
- * note at the top).
+ * note at the top); beforeHelp runs before the help text is made.
  */
-export function wormCommand(name: string, description: string, define: (cmd: Command) => void): Command {
+export function wormCommand(name: string, description: string, define: (cmd: Command) => void, beforeHelp?: () => void): Command {
   const cmd = new Command(name);
   cmd
     .description(description)
@@ -84,6 +84,29 @@ export function wormCommand(name: string, description: string, define: (cmd: Com
     });
   define(cmd);
   cmd.addOption(new Option('-h, --help', 'show this help'));
+  cmd.on('option:help', () => {
+    beforeHelp?.();
+    process.stdout.write(cmd.helpInformation());
+    throw new CommanderError(0, 'commander.helpDisplayed', '(outputHelp)');
+  });
+  return cmd;
+}
+
+/**
+ * A command that only groups subcommands (`worm-run audit verify ...`): without one, or with
+ * an unknown one, it says which there are, in one line.
+ */
+export function groupCommand(name: string, description: string, children: readonly Command[]): Command {
+  const cmd = wormCommand(name, description, (c) => {
+    for (const child of children) c.addCommand(child);
+    // Its own options before the subcommand: `audit verify -h` is verify's help, not audit's.
+    c.enablePositionalOptions().allowExcessArguments(true);
+  });
+  act(cmd, () => {
+    const names = children.map((c) => c.name()).join(', ');
+    const first = cmd.args[0];
+    throw usage(first === undefined ? `${name} needs a command: ${names}` : `${name}: unknown command '${first}' (the commands are ${names})`, commandPath(cmd));
+  });
   return cmd;
 }
 
@@ -95,13 +118,6 @@ export function act<A extends unknown[]>(cmd: Command, fn: (...args: A) => Promi
   cmd.action(async (...args: unknown[]) => {
     outcome.status = await fn(...(args as A));
   });
-}
-
-/** Prints the help of cmd when its --help was given; true if it did. */
-export function helpRequested(cmd: Command): boolean {
-  if (cmd.opts().help !== true) return false;
-  process.stdout.write(cmd.helpInformation());
-  return true;
 }
 
 export { CommanderError };

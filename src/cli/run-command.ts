@@ -14,7 +14,7 @@ import { checkPolicy, policyFromOptions, type CliOptions } from '../options.js';
 import { defaultPolicy, type Policy } from '../policy.js';
 import { execute, policyRecord } from '../run.js';
 import { VERSION } from '../version.js';
-import { act, helpRequested, wormCommand } from './program.js';
+import { act, wormCommand } from './program.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
@@ -29,7 +29,7 @@ function collect(value: string, previous: string[] | undefined): string[] {
  * program.ts on why they are not attached otherwise).
  */
 export function runCommand(listSubcommands: (root: Command) => void): Command {
-  const root = wormCommand('worm-run',
+  const root: Command = wormCommand('worm-run',
     'Run a program with no network access, within CPU and memory budgets, leaving an audit trail it cannot forge.',
     (cmd) => {
       cmd
@@ -61,15 +61,9 @@ export function runCommand(listSubcommands: (root: Command) => void): Command {
         .addHelpText('after', `
 Exit status: the target's own; 128+N when a signal killed it; 124 at the --timeout;
 125 worm-run failed (bad option or policy); 126 target not executable; 127 not found.`);
-    });
-  act(root, async (command: string[], opts: CliOptions & { help?: boolean }) => {
-    if (opts.help) {
-      listSubcommands(root);
-      helpRequested(root);
-      return 0;
-    }
-    return runTarget(command, opts);
-  });
+    },
+    () => listSubcommands(root));
+  act(root, (command: string[], opts: CliOptions) => runTarget(command, opts));
   return root;
 }
 
