@@ -2,7 +2,7 @@
  * Edges found in review: nothing is loaded from disk into the supervisor once the target runs,
  * audit destinations that would hang or be shared with the target, a removed working directory.
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -41,8 +41,10 @@ describe('audit destinations', () => {
   });
 
   it('a path whose directory does not exist: the reason, not Node\'s "ENOENT: ..., open \'...\'"', async () => {
-    const path = join(tempDir('worm-run-nodir-'), 'missing', 'trail.jsonl');
+    const base = tempDir('worm-run-nodir-');
+    const path = join(base, 'missing', 'trail.jsonl');
     const r = await worm(['--audit-log', path, '--', 'true']);
+    rmSync(base, { recursive: true, force: true });
     expect(r).toMatchObject({
       code: 125, stdout: '',
       stderr: `worm-run: --audit-log ${path}: cannot open: no such directory (worm-run creates the file, not its directory)\n`,
