@@ -6,6 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildC, buildI386 } from './helpers/cc.js';
+import { i386Exec, int80, ioUring, itWith, type Feature } from './helpers/kernel.js';
 import { freePort, probeTcp, startRecorder, startUnixRecorder, type Recorder } from './helpers/recorder.js';
 import {
   BIN, FIXTURES, PYTHON, STACK_FRAME, runProgram, startProgram, steps, tempDir, worm, type Outcome,
@@ -54,6 +55,8 @@ interface NetCase {
   bare: Expect;
   /** Does the control case deliver the token to the recorder? */
   delivers: boolean;
+  /** What the kernel must provide for the attack to run at all (proved without worm-run). */
+  needs?: () => Feature[];
 }
 
 const NET_CASES: NetCase[] = [
@@ -164,12 +167,13 @@ const NET_CASES: NetCase[] = [
       expect(s['i386-write']).toBe('ok');
     },
     delivers: true,
+    needs: () => [int80()],
   },
 ];
 
 describe('network attacks: refused under worm-run, real without it', () => {
   for (const c of NET_CASES) {
-    it.concurrent(c.name, async () => {
+    itWith(c.needs?.() ?? [], c.name, async () => {
       const rec = await startRecorder();
       try {
         const token = `TOKEN-${Math.random().toString(36).slice(2, 10)}`;
@@ -274,7 +278,7 @@ describe('network attacks: refused under worm-run, real without it', () => {
     expect(b.stdout).toContain('ACCEPTED');
   });
 
-  it.concurrent('a static i386 program (int 0x80 only): nothing printed, nothing sent, the run ends', async () => {
+  itWith([i386Exec()], 'a static i386 program (int 0x80 only): nothing printed, nothing sent, the run ends', async () => {
     const rec = await startRecorder();
     try {
       const jailed = await worm(['--', I386, String(rec.port)], { timeoutMs: 10_000 });
@@ -314,13 +318,13 @@ describe('other sockets and kernel interfaces', () => {
     expect((await attack(['socketpair-inet'], { jailed: false })).steps).toEqual({ socketpair: 'EOPNOTSUPP' });
   });
 
-  it.concurrent('io_uring_setup fails with ENOSYS (so libraries fall back)', async () => {
+  itWith([ioUring()], 'io_uring_setup fails with ENOSYS (so libraries fall back)', async () => {
     expect((await attack(['io_uring_setup'], { jailed: true })).steps).toEqual({ io_uring_setup: 'ENOSYS' });
     expect((await attack(['io_uring_setup'], { jailed: false })).steps).toEqual({ io_uring_setup: 'ok' });
   });
 
   for (const call of ['io_uring_enter', 'io_uring_register']) {
-    it.concurrent(`${call} on a ring handed in from outside is refused with EPERM`, async () => {
+    itWith([ioUring()], `${call} on a ring handed in from outside is refused with EPERM`, async () => {
       const jailed = await attack([call, '0'], { jailed: true, launch: 'ring' });
       expect(jailed.steps).toEqual({ [call]: 'EPERM' });
       const bare = await attack([call, '0'], { jailed: false, launch: 'ring' });

@@ -1,0 +1,75 @@
+/**
+ * What this machine's kernel lets a test exercise. An attack that cannot run here at all (no
+ * 32-bit entry, no io_uring, no user namespaces ...) proves nothing either way, so a test that
+ * needs one first runs the control without worm-run; when the control fails, the test is
+ * skipped and its name says why.
+ */
+import { spawnSync } from 'node:child_process';
+import { it } from 'vitest';
+import { buildC, buildI386 } from './cc.js';
+
+export interface Feature {
+  ok: boolean;
+  /** Why it is missing (shown in the skipped test's name). */
+  reason: string;
+}
+
+const cache = new Map<string, Feature>();
+
+function probe(name: string, check: () => Feature): Feature {
+  let f = cache.get(name);
+  if (!f) {
+    try {
+      f = check();
+    } catch (e) {
+      f = { ok: false, reason: `${name} probe failed: ${(e as Error).message.split('\n')[0]}` };
+    }
+    cache.set(name, f);
+  }
+  return f;
+}
+
+function describeEnd(r: ReturnType<typeof spawnSync>): string {
+  if (r.error) return (r.error as NodeJS.ErrnoException).code ?? r.error.message;
+  return r.signal ? `killed by ${r.signal}` : `exit ${r.status}`;
+}
+
+/**
+ * The i386 entry from a 64-bit program (`int $0x80`). Kernels built with IA32 emulation but
+ * booted with it off (ia32_emulation=0) answer with SIGSEGV.
+ */
+export function int80(): Feature {
+  return probe('int80', () => {
+    const r = spawnSync(buildC('attack'), ['int80', '9', 'probe'], { encoding: 'utf8', timeout: 10_000 });
+    const ok = /^STEP i386-getpid ok/m.test(r.stdout ?? '');
+    return { ok, reason: ok ? '' : `int $0x80 does not work on this kernel without worm-run (${describeEnd(r)})` };
+  });
+}
+
+/** A static i386 program. Without IA32 emulation execve says "Exec format error". */
+export function i386Exec(): Feature {
+  return probe('i386Exec', () => {
+    const r = spawnSync(buildI386('i386net'), [], { encoding: 'utf8', timeout: 10_000 });
+    const ok = (r.stdout ?? '') === 'W\n';
+    return { ok, reason: ok ? '' : `this kernel does not run i386 programs without worm-run (${describeEnd(r)})` };
+  });
+}
+
+/** io_uring_setup works without worm-run (it can be disabled by sysctl or absent). */
+export function ioUring(): Feature {
+  return probe('ioUring', () => {
+    const r = spawnSync(buildC('attack'), ['io_uring_setup'], { encoding: 'utf8', timeout: 10_000 });
+    const ok = /^STEP io_uring_setup ok/m.test(r.stdout ?? '');
+    return { ok, reason: ok ? '' : `io_uring is not available on this kernel (${(r.stdout ?? '').trim() || describeEnd(r)})` };
+  });
+}
+
+/**
+ * `it.concurrent` when every feature is there, else a skipped test whose name carries the
+ * reason, so the report says what was not tried and why.
+ */
+export function itWith(features: Feature[], name: string, fn: () => Promise<void>, timeout?: number): void {
+  const missing = features.filter((f) => !f.ok);
+  if (missing.length === 0) it.concurrent(name, fn, timeout);
+  else it.skip(`${name} [skipped: ${missing.map((f) => f.reason).join('; ')}]`, fn);
+}
