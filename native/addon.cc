@@ -1,32 +1,33 @@
 // The addon's surface. src/native.ts is the only module that loads it.
 #include <napi.h>
 
+#include "contain.h"
 #include "exitrecord.h"
 #include "landlock.h"
 #include "probe.h"
+#include "run_handle.h"
 #include "rlimit.h"
 #include "seccomp.h"
 #include "self.h"
 #include "spawn.h"
 #include "verdict.h"
-#include "wait.h"
 #include "watchdog.h"
 
 namespace worm {
 
 // Bumped whenever the functions below change, and checked by src/native.ts: a stale build or
 // prebuild fails with a clear message instead of a missing function halfway through a run.
-constexpr int kAddonAbi = 10;
+constexpr int kAddonAbi = 11;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abi", Napi::Number::New(env, kAddonAbi));
-  exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
-  exports.Set("waitChild", Napi::Function::New(env, WaitChild, "waitChild"));
-  exports.Set("reapChild", Napi::Function::New(env, ReapChild, "reapChild"));
+  RunHandle::Register(env, exports);
+  exports.Set("startRun", Napi::Function::New(env, StartRun, "startRun"));
   exports.Set("describeFilter", Napi::Function::New(env, DescribeFilter, "describeFilter"));
   exports.Set("hardenSelf", Napi::Function::New(env, HardenSelf, "hardenSelf"));
   exports.Set("setNonDumpable", Napi::Function::New(env, SetNonDumpable, "setNonDumpable"));
-  exports.Set("setSubreaper", Napi::Function::New(env, SetSubreaper, "setSubreaper"));
+  exports.Set("containChildren", Napi::Function::New(env, ContainChildren, "containChildren"));
+  exports.Set("killDescendants", Napi::Function::New(env, KillDescendantsJs, "killDescendants"));
   exports.Set("isForegroundTty", Napi::Function::New(env, IsForegroundTty, "isForegroundTty"));
   exports.Set("reraise", Napi::Function::New(env, Reraise, "reraise"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
@@ -37,6 +38,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeIoUring", Napi::Function::New(env, ProbeIoUring, "probeIoUring"));
   exports.Set("ioUringFds", Napi::Function::New(env, IoUringFds, "ioUringFds"));
   exports.Set("landlockSelf", Napi::Function::New(env, LandlockSelf, "landlockSelf"));
+  exports.Set("landlockInfo", Napi::Function::New(env, LandlockInfo, "landlockInfo"));
   exports.Set("startWatchdog", Napi::Function::New(env, StartWatchdog, "startWatchdog"));
   exports.Set("claimExitRecord", Napi::Function::New(env, ClaimExitRecordJs, "claimExitRecord"));
   exports.Set("armExitRecord", Napi::Function::New(env, ArmExitRecord, "armExitRecord"));

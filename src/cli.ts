@@ -10,7 +10,8 @@ import { native } from './native.js';
 import { CONFIG_ENV, loadPolicyFile } from './config.js';
 import { checkPolicy, policyFromOptions, type CliOptions } from './options.js';
 import { defaultPolicy, type Policy } from './policy.js';
-import { execute, policyRecord } from './run.js';
+import { execute } from './supervisor/execute.js';
+import { policyRecord } from './supervisor/records.js';
 import { VERSION } from './version.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -29,6 +30,15 @@ const OPTIONS: OptionSpec[] = [
   opt('--user <name|uid>', 'run the target as this user (worm-run must be root)'),
   opt('--group <name|gid>', "with --user: this group instead of the user's own"),
   opt('--allow-unix', 'allow AF_UNIX sockets (every other family stays refused)'),
+  opt('--fs <mode>', "filesystem: 'default' (read all but credential stores; write the working directory and a private TMPDIR), 'strict' (read only the system, the target and the working directory), 'off'"),
+  opt('--write <dir>', 'also let the target write this directory (repeatable)', true),
+  opt('--read <dir>', "also let the target read this directory with --fs strict; un-hides it (repeatable)", true),
+  opt('--hide <path>', 'also hide this file or directory from the target (repeatable)', true),
+  opt('--keep-tmp', "keep the run's private temporary directory afterwards"),
+  opt('--env <name[=value]>', 'pass a variable the credential filter would remove, or set one (repeatable)', true),
+  opt('--clear-env', 'start the environment from PATH, HOME, LANG, LC_*, TERM, TZ, USER, TMPDIR and --env'),
+  opt('--keep-env', 'pass the whole environment, credentials included'),
+  opt('--namespaces <mode>', "the run's own PID and mount namespaces: 'auto' (where the machine allows), 'require', 'off'"),
   opt('--audit-log <path>', "append JSON audit records to a file (0600), '-' for stderr, /dev/fd/N for a descriptor"),
   opt('--deny-imports', 'Node targets: refuse network modules at require/import, not only at use'),
   opt('--deny-command <name>', 'Node targets: also refuse this command in child_process (repeatable)', true),
@@ -79,12 +89,20 @@ function fail(e: unknown): number {
   return EXIT_WORM_FAILED;
 }
 
+function omitProgram<T extends { program: unknown }>(d: T): Omit<T, 'program'> {
+  const { program: _program, ...rest } = d;
+  return rest;
+}
+
 function printPolicy(policy: Policy): void {
   const doc = {
     policy: policyRecord(policy),
-    filter: native.describeFilter(policy.network.allowUnix),
-    // What worm-run's own supervisor refuses once the target runs (the CLI, supervised mode).
-    supervisorFilter: native.describeFilter(false, true),
+    filter: omitProgram(native.describeFilter({
+      allowUnix: policy.network.allowUnix, memoryCap: policy.limits.memoryBytes !== undefined,
+      pids: policy.namespaces === 'off' ? 'self' : 'namespace',
+    })),
+    // What worm-run's own supervisor and each run's init refuse once the target runs.
+    supervisorFilter: omitProgram(native.describeFilter({ supervisor: true })),
   };
   process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
 }

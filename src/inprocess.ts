@@ -21,8 +21,15 @@ import type { Policy } from './policy.js';
 import { parseGuardLine, readChannel } from './channel.js';
 import { CHANNEL_HOOK, REPORT_HOOK } from './guard/config.cjs';
 import type { GuardRecord } from './guard/protocol.cjs';
-import { GUARD_PRELOAD, guardEnv, humanGuardLine, policyRecord } from './run.js';
+import { GUARD_PRELOAD } from './paths.js';
+import { guardEnv } from './supervisor/prepare.js';
+import { humanGuardLine, policyRecord } from './supervisor/records.js';
 import { resolveTarget } from './target.js';
+import { targetEnvironment } from './env.js';
+import { planFilesystem } from './fs/plan.js';
+import { makePrivateTmp, tmpEnv } from './fs/tmp.js';
+import { INSTALL_CODE } from './paths.js';
+import { dirname } from 'node:path';
 import { formatDuration, formatSize } from './units.js';
 import { MEMORY_EVIDENCE, REASONS } from './verdict.js';
 import { VERSION } from './version.js';
@@ -117,24 +124,39 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   audit.setPid(process.pid);
   audit.open();
 
+  // The environment and the private temporary directory, before anything reads them.
+  const scrubbed = targetEnvironment(process.env, policy.env);
+  const tmp = policy.fs.mode === 'off' ? null : makePrivateTmp(undefined);
+  for (const k of Object.keys(process.env)) if (!(k in scrubbed.env)) delete process.env[k];
+  Object.assign(process.env, scrubbed.env, tmp ? tmpEnv(tmp.path) : {});
+  const fs = planFilesystem(policy.fs, {
+    cwd, tmp: tmp?.path ?? null, mountNamespace: false,
+    protect: [...(dest.kind === 'fd' && dest.owned ? [dest.path] : []), ...(policy.source ? [policy.source] : []), ...INSTALL_CODE, process.execPath],
+    needed: [target.path, process.execPath, dirname(dirname(process.execPath))],
+  });
+
   // Harden before a single line of the script runs. The CPU rlimit sits one second above the
   // watchdog, as a backstop.
   const limits = rlimitsFor({ ...policy.limits, cpuMs: policy.limits.cpuMs === undefined ? undefined : policy.limits.cpuMs + 1000 });
   native.setRlimits(limits);
-  const landlock = native.landlockSelf();
-  native.hardenSelf(policy.network.allowUnix);
-  // The watchdog kills the script's descendants at the wall clock; as a subreaper this process
-  // keeps the grandchildren whose parents exit, so they are still found. The cost: such an
-  // adopted grandchild stays a zombie until the script ends (libuv reaps only its own children).
-  if (policy.limits.timeoutMs !== undefined) native.setSubreaper();
+  const landlock = native.landlockSelf(fs.landlock);
+  native.hardenSelf({ allowUnix: policy.network.allowUnix, self: true, pids: 'self', memoryCap: policy.limits.memoryBytes !== undefined });
+  // Nothing the script starts outlives it: as a subreaper this process keeps the grandchildren
+  // whose parents exit, and at exit (or the wall clock) it kills its whole tree. The cost: such
+  // an adopted grandchild stays a zombie until the script ends (libuv reaps only its own children).
+  native.containChildren();
 
   audit.write('info', 'start', {
     version: VERSION, mode: 'in-process', trust: TRUST_NOTE,
     target: { kind: target.kind, path: target.path }, argv: command, cwd,
     policy: policyRecord(policy),
+    filesystem: fs.summary,
+    environment: { mode: policy.env.mode, removed: scrubbed.removed },
     protections: {
-      seccomp: 'network filter installed on every thread of this process (EPERM)',
+      seccomp: 'network filter installed on every thread of this process (EPERM); refusals are answered by the kernel and not recorded in this mode',
       noNewPrivs: true, dumpable: false, landlock,
+      containment: 'child subreaper: what the script started is killed when it exits or at the wall clock (not when this process is SIGKILLed)',
+      otherProcesses: 'no PID namespace: pid-addressed calls (prlimit, setpriority, sched_*, ioprio) may name only the process itself',
       guard: 'loaded in this process (advisory)',
       watchdog: 'native: a thread keeps the wall clock and the CPU budget; signal handlers write the exit record of a death by signal (and the memory verdict)',
     },
@@ -171,6 +193,10 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   require(GUARD_PRELOAD);
 
   process.on('exit', (code) => {
+    if (tmp && !policy.fs.keepTmp) {
+      native.killDescendants(); // nothing of the run may still be writing there
+      tmp.remove();
+    }
     if (!native.claimExitRecord()) return;
     channel.drainSync();
     const u = process.resourceUsage();

@@ -4,6 +4,7 @@
  */
 import { usageError } from './errors.js';
 import { resolveIdentity } from './identity.js';
+import { parseEnvOption } from './env.js';
 import { defaultPolicy, type Policy } from './policy.js';
 import { UnitError, parseCount, parseDuration, parseSize } from './units.js';
 
@@ -28,6 +29,15 @@ export interface CliOptions {
   denyCommand?: string[];
   allowCommand?: string[];
   nodeOption?: string[];
+  fs?: string;
+  write?: string[];
+  read?: string[];
+  hide?: string[];
+  keepTmp?: boolean;
+  env?: string[];
+  clearEnv?: boolean;
+  keepEnv?: boolean;
+  namespaces?: string;
 }
 
 function value<T>(option: string, raw: string | undefined, parse: (s: string) => T): T | undefined {
@@ -61,9 +71,24 @@ export function policyFromOptions(o: CliOptions, base: Policy = defaultPolicy())
   for (const c of o.denyCommand ?? []) p.guard.denyCommands.push(commandName('--deny-command', c));
   for (const c of o.allowCommand ?? []) p.guard.allowCommands.push(commandName('--allow-command', c));
   for (const n of o.nodeOption ?? []) p.nodeOptions.push(nodeOption(n));
+  if (o.fs !== undefined) p.fs.mode = oneOf('--fs', o.fs, ['default', 'strict', 'off'] as const);
+  p.fs.write.push(...(o.write ?? []));
+  p.fs.read.push(...(o.read ?? []));
+  p.fs.hide.push(...(o.hide ?? []));
+  if (o.keepTmp) p.fs.keepTmp = true;
+  if (o.clearEnv && o.keepEnv) throw usageError('--clear-env and --keep-env contradict each other; choose one');
+  if (o.clearEnv) p.env.mode = 'clear';
+  if (o.keepEnv) p.env.mode = 'keep';
+  for (const e of o.env ?? []) parseEnvOption(e, p.env);
+  if (o.namespaces !== undefined) p.namespaces = oneOf('--namespaces', o.namespaces, ['auto', 'require', 'off'] as const);
   if (o.group !== undefined && o.user === undefined) throw usageError('--group needs --user');
   if (o.user !== undefined) p.identity = resolveIdentity(o.user, o.group);
   return p;
+}
+
+function oneOf<T extends string>(option: string, v: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(v)) throw usageError(`${option}: "${v}" is not one of ${allowed.join(', ')}`);
+  return v as T;
 }
 
 function commandName(option: string, c: string): string {

@@ -3,9 +3,18 @@
  * the library API. `describePolicy` is what `--print-policy` prints and what the `start` record
  * carries, so a reader of the audit trail sees exactly what was enforced.
  */
+import { defaultEnvPolicy, type EnvPolicy } from './env.js';
+import { defaultFsPolicy, type FsPolicy } from './fs/plan.js';
 import { formatDuration, formatSize } from './units.js';
 
 export type Mode = 'supervised' | 'in-process';
+
+/**
+ * Whether the run gets its own PID and mount namespaces (a user namespace too when worm-run is
+ * not root): 'auto' uses them where the machine allows and says so when it does not; 'require'
+ * refuses to run without them; 'off' never makes them.
+ */
+export type NamespacesMode = 'auto' | 'require' | 'off';
 
 export interface Limits {
   /** CPU seconds per process (RLIMIT_CPU), in ms; rounded up to whole seconds. */
@@ -52,6 +61,11 @@ export interface Policy {
     log?: string;
   };
   mode: Mode;
+  fs: FsPolicy;
+  env: EnvPolicy;
+  namespaces: NamespacesMode;
+  /** Where the policy was read from, if from a file (kept read-only for the target). */
+  source?: string;
 }
 
 export const DEFAULT_KILL_AFTER_MS = 2000;
@@ -64,6 +78,9 @@ export function defaultPolicy(): Policy {
     nodeOptions: [],
     audit: {},
     mode: 'supervised',
+    fs: defaultFsPolicy(),
+    env: defaultEnvPolicy(),
+    namespaces: 'auto',
   };
 }
 

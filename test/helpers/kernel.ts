@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { it } from 'vitest';
 import { buildC, buildI386 } from './cc.js';
+import { BIN } from './run.js';
 
 export interface Feature {
   ok: boolean;
@@ -72,4 +73,29 @@ export function itWith(features: Feature[], name: string, fn: () => Promise<void
   const missing = features.filter((f) => !f.ok);
   if (missing.length === 0) it.concurrent(name, fn, timeout);
   else it.skip(`${name} [skipped: ${missing.map((f) => f.reason).join('; ')}]`, fn);
+}
+
+/**
+ * Whether `nobody` can start worm-run from this checkout: the tests run as root, and a checkout
+ * under /root (as CI may make it) is not readable by anyone else.
+ */
+export function nobodyCanRunWormRun(): Feature {
+  return probe('nobodyCanRunWormRun', () => {
+    if (process.getuid?.() !== 0) return { ok: false, reason: 'the tests do not run as root, so they cannot switch to nobody' };
+    const r = spawnSync(process.execPath, [BIN, '--version'], { uid: 65534, gid: 65534, cwd: '/', encoding: 'utf8', timeout: 30_000 });
+    const ok = r.status === 0;
+    return { ok, reason: ok ? '' : `nobody cannot run worm-run from this checkout (${(r.stderr ?? '').trim().split('\n')[0] || describeEnd(r)})` };
+  });
+}
+
+/**
+ * Whether this machine lets worm-run give a run its own PID namespace: as root always (unless
+ * a container forbids it), otherwise through an unprivileged user namespace.
+ */
+export function pidNamespaces(): Feature {
+  return probe('pidNamespaces', () => {
+    const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', ...(process.getuid?.() === 0 ? [] : ['--user', '--map-root-user']), 'true'], { encoding: 'utf8', timeout: 10_000 });
+    const ok = r.status === 0;
+    return { ok, reason: ok ? '' : `this machine gives no PID namespace (${(r.stderr ?? '').trim().split('\n')[0] || describeEnd(r)})` };
+  });
 }

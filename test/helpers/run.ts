@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isSecretName } from '../../src/env.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = `${ROOT}bin/worm-run.js`;
@@ -26,12 +27,14 @@ export interface RunOpts extends SpawnOptions {
 
 /**
  * The environment the tests run programs in: this one without proxy settings (curl and wget
- * must go straight to the loopback recorder) and without NODE_OPTIONS from the test runner.
+ * must go straight to the loopback recorder), without NODE_OPTIONS from the test runner, and
+ * without the machine's credential-looking variables (worm-run would name them on stderr; the
+ * tests that check that set their own).
  */
 export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/_proxy$/i.test(k) || k === 'NODE_OPTIONS' || k === 'WORM_RUN_CONFIG') continue;
+    if (/_proxy$/i.test(k) || k === 'NODE_OPTIONS' || k === 'WORM_RUN_CONFIG' || isSecretName(k)) continue;
     env[k] = v;
   }
   return { ...env, ...extra };
