@@ -114,7 +114,7 @@ int SignalDescendants(int sig) {
   return t.n;
 }
 
-int KillDescendants(bool reap, int* passes, pid_t keep, int* keptStatus) {
+int KillDescendants(int* passes, pid_t keep, int* keptStatus) {
   Tree t;
   Tree seen;  // every process found, to count each once
   int pass = 0;
@@ -125,18 +125,14 @@ int KillDescendants(bool reap, int* passes, pid_t keep, int* keptStatus) {
       if (t.pids[i] != keep) Append(&seen, t.pids[i]);
     }
     bool reaped = false;
-    if (reap) {
-      int status;
-      pid_t p;
-      while ((p = waitpid(-1, &status, WNOHANG | __WALL)) > 0) {
-        reaped = true;
-        if (p == keep && keptStatus) *keptStatus = status;
-      }
-      // No child at all: nothing of the run is left.
-      if (p < 0 && errno == ECHILD) break;
-    } else if (t.n == 0) {
-      break;
+    int status;
+    pid_t p;
+    while ((p = waitpid(-1, &status, WNOHANG | __WALL)) > 0) {
+      reaped = true;
+      if (p == keep && keptStatus) *keptStatus = status;
     }
+    // No child at all: nothing of the run is left.
+    if (p < 0 && errno == ECHILD) break;
     // Only zombies waiting for their threads, or processes in uninterruptible sleep: give
     // them a moment rather than spinning.
     if (t.n == 0 || !reaped) SleepMs(1);
@@ -157,7 +153,7 @@ int KillDescendants(bool reap, int* passes, pid_t keep, int* keptStatus) {
 namespace worm {
 
 namespace {
-void KillAtExit() { KillDescendants(false, nullptr); }
+void KillAtExit() { KillDescendants(nullptr); }
 }  // namespace
 
 // containChildren(): for the in-process mode, where the script runs in worm-run's own process.
@@ -173,7 +169,7 @@ Napi::Value ContainChildren(const Napi::CallbackInfo& info) {
 
 // killDescendants(): every process this one started, now (SIGKILL, until none is left).
 Napi::Value KillDescendantsJs(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), KillDescendants(false, nullptr));
+  return Napi::Number::New(info.Env(), KillDescendants(nullptr));
 }
 
 }  // namespace worm

@@ -15,9 +15,10 @@ int SignalDescendants(int sig);
 
 // SIGKILLs every descendant, again and again, reaping as it goes, until this process has no
 // child left at all. Each pass reads the whole tree, so a process that forks and exits at once
-// is caught by a later pass (its child is re-parented here). reap: also collect exit statuses
-// (the caller wants none of them). Returns the number of processes killed; *passes the passes.
-int KillDescendants(bool reap, int* passes, pid_t keep = 0, int* keptStatus = nullptr);
+// is caught by a later pass (its child is re-parented here). Every exit status is collected
+// (only `keep`'s is kept): the caller is init, or a process that is about to end. Returns the
+// number of processes found besides `keep`; *passes the passes it took.
+int KillDescendants(int* passes, pid_t keep = 0, int* keptStatus = nullptr);
 
 }  // namespace worm
 

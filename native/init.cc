@@ -235,7 +235,7 @@ void Reap(const Prepared& q, State& s) {
     end.passes = 1;
   } else {
     int targetStatus = -1;
-    end.killed = KillDescendants(true, &end.passes, s.targetDone ? 0 : s.target, &targetStatus);
+    end.killed = KillDescendants(&end.passes, s.targetDone ? 0 : s.target, &targetStatus);
     if (!s.targetDone && targetStatus != -1) {
       s.targetDone = true;
       memset(&ru, 0, sizeof ru);

@@ -35,6 +35,7 @@ struct Event {
   struct rusage initRu {};
   std::vector<long long> counts;
   long long total = 0, overflow = 0;
+  std::shared_ptr<RunState> run;  // kEnd: its descriptors are closed when JavaScript hears of it
 };
 
 std::string Hex(uint64_t v) {
@@ -76,6 +77,12 @@ Napi::Object RefusalObject(Napi::Env env, const Refusal& r) {
 }
 
 void Deliver(Napi::Env env, Napi::Function cb, Event* ev) {
+  if (ev->run) {
+    // The run is over: nothing more to send to init. Closed here, on the JavaScript thread that
+    // also sends commands, so a run leaves no descriptor behind once its end is reported.
+    if (ev->run->cmd >= 0) close(ev->run->cmd);
+    ev->run->cmd = -1;
+  }
   if (env != nullptr && cb != nullptr) {
     Napi::Object o = Napi::Object::New(env);
     if (ev->kind == Event::kRefusals) {
@@ -203,10 +210,12 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
     for (const Refusal& r : s->listener->entries) ev->counts.push_back(r.count);
     ev->total = s->listener->total;
     ev->overflow = s->listener->overflow;
+    s->listener.reset();  // closes the listener
   }
-  post(ev);
   close(s->status);
   s->status = -1;
+  ev->run = s;
+  post(ev);
   tsfn.Release();
 }
 

@@ -51,10 +51,10 @@ void Fire(const Plan& p, const std::string& lines, const std::string& human, int
     if (p.auditFd >= 0 && !lines.empty()) Write(p.auditFd, lines, UsageNow(firstName, 128 + first));
     if (!human.empty()) WriteAll(2, human.data(), human.size());
   }
-  if (tree) KillDescendants(false, nullptr);
+  if (tree) KillDescendants(nullptr);
   kill(getpid(), first);
   usleep(static_cast<useconds_t>(graceMs * 1000));
-  if (tree) KillDescendants(false, nullptr);  // what the script started during its grace
+  if (tree) KillDescendants(nullptr);  // what the script started during its grace
   kill(getpid(), SIGKILL);
 }
 

@@ -21,16 +21,27 @@ export function defaultEnvPolicy(): EnvPolicy {
 }
 
 /**
- * A name that marks a credential: parts of the name (split at `_`) or known names. Matching
- * is on whole parts so that e.g. TOKENIZERS_PARALLELISM or KEYBOARD stay.
+ * A name that marks a credential. Matching is on whole parts of the name (split at `_`), so
+ * TOKENIZERS_PARALLELISM, KEYBOARD or PASSENGER_ENV stay. TOKEN counts with a word that makes
+ * it an authentication token (ACCESS_TOKEN, AUTH_TOKEN, API_TOKEN ...) or a known provider's
+ * name (GITHUB_TOKEN, NPM_TOKEN, HF_TOKEN ...), not alone: harnesses pass run nonces as
+ * ..._TOKEN (the conformance runner's WORM_RT_TOKEN among them), and removing those would break
+ * the programs they run. `--clear-env` is the strict form.
  */
-const SECRET_PARTS = new Set(['TOKEN', 'TOKENS', 'SECRET', 'SECRETS', 'PASSWORD', 'PASSWD', 'PASS', 'PASSPHRASE', 'CREDENTIAL',
-  'CREDENTIALS', 'APIKEY', 'AUTH', 'COOKIE', 'BEARER', 'OAUTH']);
-const SECRET_PAIRS = [['API', 'KEY'], ['ACCESS', 'KEY'], ['SECRET', 'KEY'], ['PRIVATE', 'KEY'], ['CLIENT', 'SECRET'], ['ENCRYPTION', 'KEY'], ['SIGNING', 'KEY'], ['MASTER', 'KEY']];
-const SECRET_PREFIXES = ['AWS_', 'AZURE_', 'ARM_CLIENT', 'GOOGLE_APPLICATION_CREDENTIALS', 'GCLOUD_', 'CLOUDSDK_AUTH', 'GH_', 'GITHUB_TOKEN',
-  'GITLAB_TOKEN', 'CI_JOB_TOKEN', 'NPM_TOKEN', 'NODE_AUTH_TOKEN', 'HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'OPENAI_', 'ANTHROPIC_',
-  'KAGGLE_KEY', 'SSH_AUTH_SOCK', 'SSH_AGENT_PID', 'GPG_AGENT_INFO', 'VAULT_', 'DOCKER_AUTH', 'KUBECONFIG', 'DATABASE_URL', 'REDIS_URL', 'MONGODB_URI',
-  'TWINE_PASSWORD', 'PGPASSWORD', 'MYSQL_PWD', 'SENTRY_DSN', 'SLACK_WEBHOOK', 'STRIPE_'];
+const SECRET_PARTS = new Set(['SECRET', 'SECRETS', 'PASSWORD', 'PASSWORDS', 'PASSWD', 'PASSPHRASE', 'CREDENTIAL',
+  'CREDENTIALS', 'APIKEY', 'PRIVATEKEY', 'COOKIE', 'COOKIES', 'BEARER']);
+const SECRET_PAIRS = [['API', 'KEY'], ['ACCESS', 'KEY'], ['SECRET', 'KEY'], ['PRIVATE', 'KEY'], ['CLIENT', 'SECRET'],
+  ['ENCRYPTION', 'KEY'], ['SIGNING', 'KEY'], ['MASTER', 'KEY'], ['ACCESS', 'TOKEN'], ['AUTH', 'TOKEN'], ['API', 'TOKEN'],
+  ['REFRESH', 'TOKEN'], ['ID', 'TOKEN'], ['BOT', 'TOKEN'], ['SESSION', 'TOKEN'], ['BEARER', 'TOKEN'], ['OAUTH', 'TOKEN'],
+  ['SECURITY', 'TOKEN'], ['PERSONAL', 'ACCESS'], ['DEPLOY', 'KEY'], ['DEPLOY', 'TOKEN'], ['REGISTRY', 'TOKEN']];
+const SECRET_PREFIXES = ['AWS_', 'AZURE_', 'ARM_CLIENT_', 'GOOGLE_APPLICATION_CREDENTIALS', 'GOOGLE_API_KEY', 'GCLOUD_', 'CLOUDSDK_AUTH',
+  'GH_', 'GITHUB_TOKEN', 'GITHUB_PAT', 'GITLAB_TOKEN', 'CI_JOB_TOKEN', 'CI_REGISTRY_PASSWORD', 'NPM_TOKEN', 'NODE_AUTH_TOKEN',
+  'YARN_NPM_AUTH', 'HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'HUGGINGFACE', 'OPENAI_', 'ANTHROPIC_', 'COHERE_', 'MISTRAL_', 'GROQ_',
+  'REPLICATE_', 'KAGGLE_KEY', 'KAGGLE_USERNAME', 'WANDB_API_KEY', 'COMET_API_KEY', 'SSH_AUTH_SOCK', 'SSH_AGENT_PID', 'GPG_AGENT_INFO',
+  'VAULT_', 'DOCKER_AUTH', 'DOCKER_PASSWORD', 'KUBECONFIG', 'DATABASE_URL', 'REDIS_URL', 'MONGODB_URI', 'PGPASSWORD', 'MYSQL_PWD',
+  'SENTRY_DSN', 'SENTRY_AUTH', 'SLACK_', 'DISCORD_TOKEN', 'TELEGRAM_BOT', 'STRIPE_', 'TWILIO_', 'SENDGRID_', 'CLOUDFLARE_API',
+  'DIGITALOCEAN_', 'HEROKU_API', 'NETLIFY_AUTH', 'VERCEL_TOKEN', 'CODECOV_TOKEN', 'CARGO_REGISTRY_TOKEN', 'PYPI_', 'TWINE_',
+  'NGROK_', 'KRB5CCNAME'];
 /** Never removed: the run needs them, and none holds a secret. */
 const ALWAYS = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'TERM', 'TZ', 'TMPDIR', 'PWD']);
 
@@ -39,7 +50,8 @@ export function isSecretName(name: string): boolean {
   if (ALWAYS.has(up)) return false;
   if (SECRET_PREFIXES.some((p) => up.startsWith(p))) return true;
   const parts = up.split(/[_\-.]/).filter(Boolean);
-  if (parts.some((p) => SECRET_PARTS.has(p) || p.endsWith('TOKEN') || p.endsWith('PASSWORD') || p.endsWith('SECRET'))) return true;
+  if (parts.some((p) => SECRET_PARTS.has(p) || p.endsWith('PASSWORD') || p.endsWith('SECRET'))) return true;
+  if (parts.length === 1 && (parts[0] === 'TOKEN' || parts[0] === 'PASS' || parts[0] === 'AUTH')) return true;
   // KEY as the last part: SSH_KEY, STRIPE_KEY, LICENSE_KEY (not KEYBOARD, not KEY_LAYOUT).
   if (parts.length > 1 && parts[parts.length - 1] === 'KEY') return true;
   for (let i = 0; i + 1 < parts.length; i++) {

@@ -4,7 +4,7 @@
  */
 import type { ExitStatus, Rusage } from './native.js';
 import type { Limits } from './policy.js';
-import { signalNumbers } from './signals.js';
+import { signalName, signalNumbers } from './signals.js';
 import { formatDuration, formatSize } from './units.js';
 
 export type LimitName = 'cpu' | 'memory' | 'timeout' | 'max-file-size';
@@ -54,14 +54,33 @@ function allocationDeath(sig: number | null): boolean {
   return sig === SIG.SIGABRT || sig === SIG.SIGSEGV || sig === SIG.SIGBUS || sig === SIG.SIGKILL;
 }
 
+/** A note for 128+SIGXFSZ or 128+SIGXCPU without the evidence for a verdict. */
+export function exitStatusNote({ wait, limits }: VerdictInput, limit: LimitHit | null, who: string): string | null {
+  if (limit || wait.exitCode === null) return null;
+  const SIG = signalNumbers();
+  if (limits.maxFileSizeBytes !== undefined && wait.exitCode === 128 + SIG.SIGXFSZ) {
+    return `${who} exited ${wait.exitCode} (128+SIGXFSZ) under a file size limit of ${formatSize(limits.maxFileSizeBytes)}: a program it ran may have hit the limit`;
+  }
+  return null;
+}
+
 /**
- * A line for a target that died of a signal under a memory cap without a verdict: the cap may
- * be why, and the user should know it was there.
+ * A line for a target that ended badly under a memory cap without a verdict: killed by the kind
+ * of signal a failed allocation brings (at any size: a single large allocation fails with
+ * little in use), or exiting non-zero near the cap (Python's MemoryError). The cap may be why,
+ * and the user should know it was there; it is not claimed as the reason.
  */
-export function memoryNote({ wait, limits }: VerdictInput, limit: LimitHit | null): string | null {
-  if (limit || limits.memoryBytes === undefined || wait.signal === null || !allocationDeath(wait.signal)) return null;
+export function memoryNote({ wait, limits }: VerdictInput, limit: LimitHit | null, who: string): string | null {
+  if (limit || limits.memoryBytes === undefined) return null;
+  const cap = formatSize(limits.memoryBytes);
   const peak = Math.round(wait.rusage.maxRssKb / 1024);
-  return `the target was killed by a signal under a memory cap of ${formatSize(limits.memoryBytes)} (peak resident ${peak} MiB): an allocation may have failed`;
+  if (wait.signal !== null && allocationDeath(wait.signal)) {
+    return `${who} was killed by ${signalName(wait.signal) ?? `signal ${wait.signal}`} under a memory cap of ${cap} (peak resident ${peak} MiB): an allocation may have failed`;
+  }
+  if (wait.exitCode !== null && wait.exitCode !== 0 && wait.rusage.maxRssKb * 1024 >= limits.memoryBytes * MEMORY_EVIDENCE) {
+    return `${who} exited ${wait.exitCode} with peak resident ${peak} MiB of a memory cap of ${cap}: the cap may be why`;
+  }
+  return null;
 }
 
 export function verdict({ wait, limits, timedOut }: VerdictInput): LimitHit | null {

@@ -84,14 +84,26 @@ describe('no verdict without evidence', () => {
 });
 
 describe('memory', () => {
-  it('stops a Python program that allocates past the cap (MemoryError) with a verdict', async () => {
+  it('a Python program that allocates past the cap gets MemoryError; exiting 1 near the cap is a note, not a verdict', async () => {
     const log = logPath();
     const code = 'a = []\nwhile True: a.append(bytearray(8 * 1024 * 1024))';
     const r = await worm(['--memory', '128M', '--audit-log', log, '--', PY, '-c', code]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('MemoryError');
-    expect(r.stderr).toMatch(/^worm-run: stopped \/usr\/bin\/python3: memory limit of 128M reached/m);
-    expect(audit(log).exit).toMatchObject({ limit: 'memory' });
+    // An exit status is not evidence that the limit fired (any program may exit 1 near its
+    // cap): no verdict, but a line that says the cap may be why.
+    expect(r.stderr).not.toMatch(/^worm-run: stopped/m);
+    expect(r.stderr).toMatch(/^worm-run: \S*python3\S* exited 1 with peak resident \d+ MiB of a memory cap of 128M: the cap may be why$/m);
+    expect(audit(log).exit).toMatchObject({ limit: null, note: expect.stringContaining('the cap may be why') });
+  });
+
+  it('a program that chooses to exit 1 well below its cap gets neither verdict nor note', async () => {
+    const log = logPath();
+    const r = await worm(['--memory', '100M', '--audit-log', log, '--', PY, '-c', 'a = bytearray(40 * 1024 * 1024)\nimport sys; sys.exit(1)']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('');
+    expect(audit(log).exit).toMatchObject({ limit: null });
+    expect(audit(log).exit).not.toHaveProperty('note');
   });
 
   it("turns a Node heap that outgrows the cap into Node's heap-out-of-memory error", async () => {
@@ -164,14 +176,14 @@ describe('processes, files, file size, core', () => {
   const forks = 'import os, time\nn = 0\nfor i in range(20):\n  try:\n    pid = os.fork()\n  except OSError as e:\n    print("fork refused", e.errno); break\n  if pid == 0:\n    time.sleep(1); os._exit(0)\n  n += 1\nprint("forked", n, "as uid", os.getuid())';
 
   it('--max-procs bounds a fork loop when the target runs as an unprivileged user', async () => {
-    const r = await worm(['--user', 'nobody', '--max-procs', '5', '--', PY, '-c', forks], { cwd: '/tmp' });
+    const r = await worm(['--user', 'nobody', '--max-procs', '5', '--', PY, '-c', forks], { cwd: tempDir() });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^fork refused 11$/m);
     expect(r.stdout).toMatch(/^forked [1-4] as uid 65534$/m);
   });
 
   it('a fork loop under a generous --max-procs completes', async () => {
-    const r = await worm(['--user', 'nobody', '--max-procs', '64', '--', PY, '-c', forks], { cwd: '/tmp' });
+    const r = await worm(['--user', 'nobody', '--max-procs', '64', '--', PY, '-c', forks], { cwd: tempDir() });
     expect(r.stdout).toMatch(/^forked 20 as uid 65534$/m);
   });
 
@@ -193,15 +205,32 @@ describe('processes, files, file size, core', () => {
   it('--max-file-size stops a writer with SIGXFSZ and a verdict; a smaller file is fine', async () => {
     const log = logPath();
     const big = join(dir, 'big.bin');
-    const r = await worm(['--max-file-size', '1M', '--audit-log', log, '--', 'sh', '-c', `head -c 5000000 /dev/zero > ${big}`]);
+    // dd itself is the target (Python would ignore SIGXFSZ and raise OSError instead).
+    const r = await worm(['--max-file-size', '1M', '--write', dir, '--audit-log', log, '--', 'dd', 'if=/dev/zero', `of=${big}`, 'bs=1M', 'count=5']);
     expect(status(r)).toBe(128 + 25);
-    expect(r.stderr).toMatch(/worm-run: stopped sh: file size limit of 1M reached/);
+    expect(r.stderr).toMatch(/^worm-run: stopped \S+: file size limit of 1M reached$/m);
     expect(statSync(big).size).toBe(1024 * 1024);
-    expect(audit(log).exit).toMatchObject({ limit: 'max-file-size' });
+    expect(audit(log).exit).toMatchObject({ limit: 'max-file-size', signal: 'SIGXFSZ' });
     const small = join(dir, 'small.bin');
-    const ok = await worm(['--max-file-size', '1M', '--', 'sh', '-c', `head -c 500000 /dev/zero > ${small}`]);
+    const ok = await worm(['--max-file-size', '1M', '--write', dir, '--', 'sh', '-c', `head -c 500000 /dev/zero > ${small}`]);
     expect(ok.code).toBe(0);
     expect(statSync(small).size).toBe(500000);
+  });
+
+  it('an exit status of 153 is not a file-size verdict: the limit is named, not claimed', async () => {
+    const log = logPath();
+    // A shell whose child hit the limit exits 153, and so does one that merely says so: only
+    // a SIGXFSZ that killed the target itself is evidence.
+    const big = join(dir, 'big-sh.bin');
+    const viaShell = await worm(['--max-file-size', '1M', '--write', dir, '--audit-log', log, '--', 'sh', '-c', `head -c 5000000 /dev/zero > ${big}`]);
+    expect(status(viaShell)).toBe(153);
+    expect(viaShell.stderr).not.toMatch(/^worm-run: stopped/m);
+    expect(viaShell.stderr).toMatch(/^worm-run: sh exited 153 \(128\+SIGXFSZ\) under a file size limit of 1M: a program it ran may have hit the limit$/m);
+    expect(audit(log).exit).toMatchObject({ limit: null });
+    const claims = await worm(['--max-file-size', '1G', '--', 'sh', '-c', 'exit 153']);
+    expect(claims.code).toBe(153);
+    expect(claims.stderr).toMatch(/a program it ran may have hit the limit/);
+    expect(claims.stderr).not.toMatch(/^worm-run: stopped/m);
   });
 
   it('turns core dumps off by default and on with --core', async () => {

@@ -21,7 +21,7 @@ import { native, type ExitStatus, type KernelRefusal, type RunEvent, type Rusage
 import type { Policy } from '../policy.js';
 import { signalName, signalNumbers } from '../signals.js';
 import { resolveTarget, shebang, type Target } from '../target.js';
-import { memoryNote, verdict, type LimitHit } from '../verdict.js';
+import { exitStatusNote, memoryNote, verdict, type LimitHit } from '../verdict.js';
 import { VERSION } from '../version.js';
 import { prepare } from './prepare.js';
 import { humanGuardLine, policyRecord, protections } from './records.js';
@@ -309,7 +309,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   const status = limit?.limit === 'timeout' ? EXIT_TIMEOUT
     : wait.signal !== null ? 128 + wait.signal : (wait.exitCode ?? EXIT_WORM_FAILED);
   if (limit) audit.write('warn', 'limit', { ...limit }, `stopped ${target.command}: ${limit.reason}`);
-  const note = memoryNote(input, limit);
+  const note = memoryNote(input, limit, target.command) ?? exitStatusNote(input, limit, target.command);
   if (note && ctx.humanLines) writeLine(`worm-run: ${note}`);
   audit.write('info', 'exit', {
     code: wait.exitCode, signal, status, wallMs,
