@@ -182,7 +182,7 @@ async function main(argv: string[]): Promise<number> {
   let note: string | undefined;
   if (policy.mode === 'in-process') {
     const { inProcessUnsafe, runInProcess } = await import('./inprocess.js');
-    const unsafe = inProcessUnsafe();
+    const unsafe = inProcessUnsafe(command);
     if (unsafe === null) {
       try {
         return await runInProcess(command, policy);

@@ -42,7 +42,15 @@ const TRUST_NOTE = 'in-process: records after this one are written from inside t
  * the script starts could be handed a ring and reach the network through it without a socket
  * call. The CLI then runs the script supervised instead (the stronger mode), and says so.
  */
-export function inProcessUnsafe(): string | null {
+export function inProcessUnsafe(command: string[]): string | null {
+  // Only a Node script can run inside this process; anything else runs supervised, as it would
+  // have without the flag (a target that cannot be found is reported by the supervised path).
+  try {
+    const t = resolveTarget(command, process.cwd(), process.env.PATH);
+    if (t.kind !== 'node') return `${t.command} is not a Node script`;
+  } catch {
+    return null; // runInProcess reports it (127, 126) as the supervised path would
+  }
   let rings: number;
   try {
     rings = native.ioUringFds();
@@ -115,9 +123,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   refuseUnsupported(policy);
   const cwd = process.cwd();
   const target = resolveTarget(command, cwd, process.env.PATH);
-  if (target.kind !== 'node') {
-    throw new WormError('ERR_WORM_USAGE', `--in-process runs Node scripts only; ${target.command} is not one (drop --in-process to run it supervised)`);
-  }
+  if (target.kind !== 'node') throw new WormError('ERR_WORM_USAGE', `--in-process runs Node scripts only; ${target.command} is not one`);
   const dest = openAuditDestination(policy.audit.log);
   const run = newRunId();
   const audit = new AuditTrail(dest, run, true);

@@ -197,10 +197,10 @@ describe('--in-process', () => {
     expect(r.stdout).toMatch(/^Max core file size\s+0\s+0/m);
   });
 
-  it('refuses what it cannot keep, with a clear message', async () => {
-    const bin = await worm(['--in-process', '--', 'true']);
-    expect(bin.code).toBe(125);
-    expect(bin.stderr).toBe('worm-run: --in-process runs Node scripts only; true is not one (drop --in-process to run it supervised)\n');
+  it('refuses what it cannot keep, with a clear message; a program that is not a Node script runs supervised', async () => {
+    const bin = await worm(['--in-process', '--', 'sh', '-c', 'exit 3']);
+    expect(bin.code).toBe(3);
+    expect(bin.stderr).toBe('worm-run: --in-process not used: sh is not a Node script; running supervised\n');
     const p = script('ok.js', '');
     const user = await worm(['--in-process', '--user', 'nobody', p]);
     expect(user.code).toBe(125);
