@@ -12,7 +12,8 @@
  */
 import { fstatSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { AuditTrail, openAuditDestination, type AuditRecord } from './audit.js';
+import { AuditTrail, describeTarget, escapeForTerminal, runFacts, targetAccess, type AuditRecord } from './audit.js';
+import { recordBody } from './audit/record.js';
 import { WormError, usageError } from './errors.js';
 import { newRunId } from './ids.js';
 import { rlimitsFor } from './limits.js';
@@ -52,19 +53,22 @@ function refuseUnsupported(policy: Policy): void {
 }
 
 /**
- * A pino-shaped line written natively; its placeholders are filled in when it is written (see
- * ExitRecordSpec), the numeric ones unquoted.
+ * A record body written natively (record.ts's format, without the chain fields that
+ * native/chain.cc adds); its placeholders are filled in when it is written (see ExitRecordSpec),
+ * the numeric ones unquoted. Several records are joined with newlines.
  */
 function line(level: number, run: string, event: string, fields: AuditRecord): string {
-  const body = JSON.stringify({ run, pid: process.pid, source: 'in-process', event, ...fields, msg: event })
-    .replace(/"(__(?:STATUS|USER_MS|SYS_MS|RSS_KB)__)"/g, '$1');
-  return `{"level":${level},"time":__TIME__,${body.slice(1)}\n`;
+  const body = recordBody(level, 0, run, process.pid, event, { source: 'in-process', ...fields });
+  return `${body.before.replace('"time":0,', '"time":__TIME__,')}__SEQ__${body.after}`
+    .replace(/"(__(?:STATUS|USER_MS|SYS_MS|RSS_KB|WALL_MS|BLOCKED|WARNINGS|UNWRITTEN)__)"/g, '$1');
 }
 
-/** The exit record of a run that the native side ends or sees end. */
+/** The exit record of a run that the native side ends or sees end: the supervised exit record's fields. */
 function exitLine(run: string, limit: string | null): string {
   return line(30, run, 'exit', {
-    code: null, signal: '__SIGNAL__', status: '__STATUS__', userMs: '__USER_MS__', systemMs: '__SYS_MS__', maxRssKb: '__RSS_KB__', limit,
+    code: null, signal: '__SIGNAL__', status: '__STATUS__', wallMs: '__WALL_MS__',
+    userMs: '__USER_MS__', systemMs: '__SYS_MS__', maxRssKb: '__RSS_KB__', limit,
+    blocked: '__BLOCKED__', warnings: '__WARNINGS__', unwritten: '__UNWRITTEN__',
   });
 }
 
@@ -74,32 +78,32 @@ function exitLine(run: string, limit: string | null): string {
  * signal, the memory cap's verdict included (Node aborts when an allocation fails, and no
  * JavaScript runs after that).
  */
-function armVerdicts(policy: Policy, auditFd: number, run: string, command: string): void {
+function armVerdicts(policy: Policy, run: string, command: string): void {
   const { timeoutMs, cpuMs, killAfterMs, memoryBytes } = policy.limits;
+  const stopped = `worm-run: stopped ${escapeForTerminal(command)}`;
   if (timeoutMs !== undefined || cpuMs !== undefined) {
     const cpuS = cpuMs === undefined ? 0 : Math.ceil(cpuMs / 1000);
     native.startWatchdog({
-      timeoutMs: timeoutMs ?? 0, killAfterMs, cpuMs: cpuS * 1000, auditFd,
-      timeoutLines: timeoutMs === undefined ? '' : line(40, run, 'limit', {
+      timeoutMs: timeoutMs ?? 0, killAfterMs, cpuMs: cpuS * 1000,
+      timeoutLines: timeoutMs === undefined ? '' : `${line(40, run, 'limit', {
         limit: 'timeout', budget: formatDuration(timeoutMs), reason: REASONS.timeout(timeoutMs),
-      }) + exitLine(run, 'timeout'),
-      cpuLines: cpuMs === undefined ? '' : line(40, run, 'limit', {
-        limit: 'cpu', budget: `${cpuS} s`, reason: REASONS.cpu(cpuS),
-      }) + exitLine(run, 'cpu'),
-      timeoutHuman: timeoutMs === undefined ? '' : `worm-run: stopped ${command}: ${REASONS.timeout(timeoutMs)}\n`,
-      cpuHuman: `worm-run: stopped ${command}: ${REASONS.cpu(cpuS)}\n`,
+      })}\n${exitLine(run, 'timeout')}`,
+      cpuLines: cpuMs === undefined ? '' : `${line(40, run, 'limit', {
+        limit: 'cpu', budget: `${cpuS} s`, used: '__CPU_S__ s', reason: `${REASONS.cpu(cpuS)} (used __CPU_S__ s)`,
+      })}\n${exitLine(run, 'cpu')}`,
+      timeoutHuman: timeoutMs === undefined ? '' : `${stopped}: ${REASONS.timeout(timeoutMs)}\n`,
+      cpuHuman: `${stopped}: ${REASONS.cpu(cpuS)}\n`,
     });
   }
   // Always armed: a death by signal runs no JavaScript, so without it the run would have no exit record.
   const reason = memoryBytes === undefined ? '' : REASONS.memory(memoryBytes, '__RSS_MIB__');
   native.armExitRecord({
-    auditFd,
     thresholdKb: memoryBytes === undefined ? 0 : Math.ceil((memoryBytes * MEMORY_EVIDENCE) / 1024),
     exitLine: exitLine(run, null),
-    memoryLines: memoryBytes === undefined ? '' : line(40, run, 'limit', {
+    memoryLines: memoryBytes === undefined ? '' : `${line(40, run, 'limit', {
       limit: 'memory', budget: formatSize(memoryBytes), used: '__RSS_MIB__M peak RSS', reason, // the supervisor's form (a size like --memory takes)
-    }) + exitLine(run, 'memory'),
-    human: memoryBytes === undefined ? '' : `worm-run: stopped ${command}: ${reason}\n`,
+    })}\n${exitLine(run, 'memory')}`,
+    human: memoryBytes === undefined ? '' : `${stopped}: ${reason}\n`,
   });
 }
 
@@ -111,11 +115,11 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   if (target.kind !== 'node') {
     throw new WormError('ERR_WORM_USAGE', `--in-process runs Node scripts only; ${target.command} is not one (drop --in-process to run it supervised)`);
   }
-  const dest = openAuditDestination(policy.audit.log);
   const run = newRunId();
-  const audit = new AuditTrail(dest, run, true);
+  const t0 = process.hrtime.bigint();
+  const audit = AuditTrail.open(policy.audit, run, { human: true, access: targetAccess(), inProcess: true });
   audit.setPid(process.pid);
-  audit.open();
+  const facts = audit.structured ? describeTarget(target, process.env.PATH, cwd) : { kind: target.kind, path: target.path };
 
   // Harden before a single line of the script runs. The CPU rlimit sits one second above the
   // watchdog, as a backstop.
@@ -130,7 +134,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
 
   audit.write('info', 'start', {
     version: VERSION, mode: 'in-process', trust: TRUST_NOTE,
-    target: { kind: target.kind, path: target.path }, argv: command, cwd,
+    target: facts, ...runFacts(undefined), argv: command, cwd,
     policy: policyRecord(policy),
     protections: {
       seccomp: 'network filter installed on every thread of this process (EPERM)',
@@ -140,7 +144,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
     },
   });
 
-  armVerdicts(policy, dest.kind === 'fd' ? dest.fd : dest.kind === 'stderr' ? 2 : -1, run, target.command);
+  armVerdicts(policy, run, target.command);
 
   // This thread's guard reports through a hook, synchronously. Workers and Node's module-hooks
   // thread share our descriptors and report through a non-blocking pipe that this thread reads
@@ -175,10 +179,11 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
     channel.drainSync();
     const u = process.resourceUsage();
     audit.write('info', 'exit', {
-      source: 'in-process', code, signal: null, status: code,
+      code, signal: null, status: code, wallMs: Math.round(Number(process.hrtime.bigint() - t0) / 1e6),
       userMs: Math.round(u.userCPUTime / 1000), systemMs: Math.round(u.systemCPUTime / 1000),
       maxRssKb: u.maxRSS, limit: null, blocked, warnings,
     });
+    audit.close();
   });
 
   process.argv = [process.argv[0]!, target.path, ...target.args];

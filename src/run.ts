@@ -7,7 +7,7 @@
  */
 import { closeSync, fstatSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { AuditTrail, openAuditDestination, type AuditDestination } from './audit.js';
+import { AuditTrail, describeTarget, runFacts, targetAccess } from './audit.js';
 import { readChannel, type ChannelStats } from './channel.js';
 import { GUARD_ENV, type GuardConfig, type GuardRecord } from './guard/protocol.cjs';
 import {
@@ -47,6 +47,14 @@ export interface RunResult {
   records: GuardRecord[];
   /** Set when the target never ran: why. */
   error: WormError | null;
+  /**
+   * The hash of the run's last record in the trail (its exit record's): keep it where the
+   * target cannot touch it, and give it to verifyTrail to tell a trail cut off after it. Null
+   * without a trail.
+   */
+  auditHead: string | null;
+  /** False when a record could not be written (a full disk): the trail is incomplete. */
+  auditComplete: boolean;
 }
 
 export interface ExecuteContext {
@@ -148,16 +156,17 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   const t0 = process.hrtime.bigint();
   const base: RunResult = {
     runId, pid: null, exitCode: null, signal: null, status: EXIT_WORM_FAILED, limit: null,
-    wallMs: 0, rusage: null, blocked: 0, warnings: 0, records: [], error: null,
+    wallMs: 0, rusage: null, blocked: 0, warnings: 0, records: [], error: null, auditHead: null, auditComplete: true,
   };
 
-  const dest: AuditDestination = openAuditDestination(policy.audit.log);
-  const audit = new AuditTrail(dest, runId, ctx.humanLines);
+  const audit = AuditTrail.open(policy.audit, runId, { human: ctx.humanLines, access: targetAccess(policy.identity) });
+  let facts: ReturnType<typeof describeTarget> | null = null;
   const startRecord = (target: Target | null, extra: Record<string, unknown>) => ({
     version: VERSION,
     supervisorPid: process.pid,
     mode: policy.mode,
-    target: target ? { kind: target.kind, path: target.path } : null,
+    target: facts ?? (target ? { kind: target.kind, path: target.path } : null),
+    ...runFacts(policy.identity),
     argv: command,
     cwd: ctx.cwd,
     policy: policyRecord(policy),
@@ -166,12 +175,11 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   });
   const fail = async (error: WormError, target: Target | null): Promise<RunResult> => {
     if (audit.structured) {
-      audit.open();
       audit.write('info', 'start', startRecord(target, { protections: null }));
       audit.write('error', 'exit', { status: error.exitCode, error: error.message, code: error.code, wallMs: 0 });
     }
-    audit.close();
-    return { ...base, status: error.exitCode, error };
+    const trail = audit.close();
+    return { ...base, status: error.exitCode, error, auditHead: trail.head, auditComplete: trail.complete };
   };
 
   let target: Target;
@@ -182,6 +190,8 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     throw e;
   }
 
+  // Which files run, hashed before the target starts (only when there is a trail to say it).
+  if (audit.structured) facts = describeTarget(target, ctx.env.PATH, ctx.cwd);
   const { file, argv } = targetSpec(target, policy);
   const newProcessGroup = !ctx.shareProcessGroup;
   // Every Node process of the run (the script itself, or `node`, `npm`, `npx` started by a
@@ -200,7 +210,6 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     ...(policy.identity ? { uid: policy.identity.uid, gid: policy.identity.gid, groups: [] } : {}),
   };
 
-  audit.open();
   if (ctx.hardenSupervisor) {
     native.setNonDumpable();
     native.setSubreaper();
@@ -325,8 +334,8 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     blocked, warnings,
     ...(stats.dropped || stats.garbage ? { guardChannel: { dropped: stats.dropped, garbage: stats.garbage } } : {}),
   });
-  audit.close();
-  return result;
+  const trail = audit.close();
+  return { ...result, auditHead: trail.head, auditComplete: trail.complete };
 }
 
 /** The policy as the audit trail and --print-policy show it. */
