@@ -21,6 +21,8 @@ export interface CliOptions {
   group?: string;
   allowUnix?: boolean;
   auditLog?: string;
+  auditKey?: string;
+  auditHeadFd?: string;
   printPolicy?: boolean;
   config?: string;
   inProcess?: boolean;
@@ -57,6 +59,8 @@ export function policyFromOptions(o: CliOptions, base: Policy = defaultPolicy())
   if (o.allowUnix) p.network.allowUnix = true;
   if (o.inProcess) p.mode = 'in-process';
   if (o.auditLog !== undefined) p.audit.log = o.auditLog;
+  if (o.auditKey !== undefined) p.audit.key = o.auditKey;
+  if (o.auditHeadFd !== undefined) p.audit.headFd = descriptor('--audit-head-fd', o.auditHeadFd);
   if (o.denyImports) p.guard.denyImports = true;
   for (const c of o.denyCommand ?? []) p.guard.denyCommands.push(commandName('--deny-command', c));
   for (const c of o.allowCommand ?? []) p.guard.allowCommands.push(commandName('--allow-command', c));
@@ -64,6 +68,11 @@ export function policyFromOptions(o: CliOptions, base: Policy = defaultPolicy())
   if (o.group !== undefined && o.user === undefined) throw usageError('--group needs --user');
   if (o.user !== undefined) p.identity = resolveIdentity(o.user, o.group);
   return p;
+}
+
+function descriptor(option: string, raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) > 0x7fffffff) throw usageError(`${option}: "${raw}" is not a descriptor number (e.g. 3, with 3>head.json)`);
+  return Number(raw);
 }
 
 function commandName(option: string, c: string): string {
