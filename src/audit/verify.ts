@@ -11,8 +11,9 @@
  *   or the file's first records are gone);
  * - `inserted`: a line that the next record chains past, or a copy of an earlier line;
  * - `reordered`: a line that chains to a line after it, or to a line other than its predecessor;
- * - `truncated`: a line cut off mid-record, a run with no `exit` record, or a head the caller
- *   kept that is not in the file (the trail was cut off at a record boundary);
+ * - `truncated`: a line cut off mid-record, a run with no `exit` record (named at the line after
+ *   its last record), or a head the caller kept that is not in the file (the trail was cut off
+ *   at a record boundary);
  * - `signature`: with a key, an exit record without a signature or with one that does not verify.
  *
  * What no verifier can see without a key or a kept head: someone who can write the file
@@ -249,7 +250,17 @@ export function verifyTrail(path: string, opts: VerifyOptions = {}): VerifyRepor
       add(i, 'inserted', `line ${l.n} does not chain to the record before it, and the record after it does: it was inserted`, run);
       continue;
     } else if (target !== undefined) {
-      add(i, 'reordered', `line ${l.n} chains to line ${target + 1}, not to the record before it: lines were reordered`, run);
+      // Line i chains past the lines between it and its predecessor: inserted there, unless a
+      // later line chains to one of them (then they were moved).
+      const between: number[] = [];
+      for (let k = target + 1; k < i; k++) if (lines[k]!.chained && !flagged.has(k)) between.push(k);
+      const chainedToLater = between.some((k) => lines.some((m, j) => j > i && m.chained?.prev === lines[k]!.chained!.hash));
+      if (between.length > 0 && !chainedToLater) {
+        const [a, b] = [between[0]! + 1, between.at(-1)! + 1];
+        add(between[0]!, 'inserted', `${a === b ? `line ${a} is` : `lines ${a}–${b} are`} not on the chain (line ${l.n} chains past ${a === b ? 'it' : 'them'} to line ${target + 1}): inserted`, runOf(between[0]!));
+      } else {
+        add(i, 'reordered', `line ${l.n} chains to line ${target + 1}, not to the record before it: lines were reordered`, run);
+      }
     } else if (lastGood < 0) {
       add(i, 'removed', `line ${l.n} chains to a record that is not in the file: the trail's first records were removed`, run);
     } else {
@@ -278,7 +289,8 @@ export function verifyTrail(path: string, opts: VerifyOptions = {}): VerifyRepor
     const first = idx[0]!;
     const last = idx.at(-1)!;
     if (exitIdx === undefined) {
-      add(first, 'truncated', `run ${run} (lines ${first + 1}–${last + 1}) has no exit record: the trail was cut off after line ${last + 1}, or the run is still going`, run);
+      // Named where its exit record is missing: after its last record.
+      add(last + 1, 'truncated', `run ${run} (lines ${first + 1}–${last + 1}) has no exit record: the trail was cut off after line ${last + 1}, or the run is still going`, run);
     }
     const report: RunReport = {
       run, firstLine: first + 1, lastLine: last + 1, records: idx.length,
