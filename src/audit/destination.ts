@@ -11,7 +11,7 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { WormError } from '../errors.js';
 import { native } from '../native.js';
-import { parseChained } from './record.js';
+import { endingHash } from './record.js';
 import {
   checkOpenedTrail, checkTrailPath, descriptorExposure, type Exposure, type TargetAccess,
 } from './safety.js';
@@ -84,11 +84,9 @@ function tailState(fd: number): 'empty' | 'record' | 'other' {
     const n = Math.min(size, 512);
     const buf = Buffer.alloc(n);
     readSync(fd, buf, 0, n, size - n);
+    // The window may start mid-line: the record's fixed ending is what is read (as chain.cc does).
     const text = buf.toString('latin1');
-    if (text.endsWith('\n') && parseChained(text.slice(0, -1).split('\n').pop() ?? '')?.hash !== undefined) {
-      // The window may start mid-line; the tail pattern is all that is needed.
-      return 'record';
-    }
+    if (text.endsWith('\n') && endingHash(text.slice(0, -1)) !== null) return 'record';
     if (attempt >= 2) return 'other';
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
   }

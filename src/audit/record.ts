@@ -40,6 +40,11 @@ export function signedMessage(hash: string): Buffer {
 
 const TAIL = /,"prev":"([0-9a-f]{64})","hash":"([0-9a-f]{64})"(?:,"sig":"([A-Za-z0-9+/]+={0,2})")?\}$/;
 
+/** The hash a text ends with when its last line ends like a record (the line's start need not be in it). */
+export function endingHash(text: string): string | null {
+  return TAIL.exec(text)?.[2] ?? null;
+}
+
 export interface ChainedLine {
   /** The bytes the hash covers, as a string (the line up to `,"hash":"`). */
   canonical: string;
