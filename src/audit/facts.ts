@@ -32,7 +32,7 @@ export interface TargetFacts extends FileFacts {
 
 const cache = new Map<string, string>();
 
-/** SHA-256 of a file's contents, read in 1 MiB pieces. */
+/** SHA-256 of a file's contents, read in 4 MiB pieces. */
 export function hashFile(path: string): FileFacts {
   let fd: number | undefined;
   try {
@@ -42,7 +42,7 @@ export function hashFile(path: string): FileFacts {
     const known = cache.get(key);
     if (known) return { path, sha256: known };
     const h = createHash('sha256');
-    const buf = Buffer.allocUnsafe(1 << 20);
+    const buf = Buffer.allocUnsafe(4 << 20);
     for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
     const sha256 = h.digest('hex');
     cache.set(key, sha256);
