@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import {
-  chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync,
+  chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -69,6 +69,23 @@ describe('a trail the target could write or replace is refused', () => {
     const sub = join(d, 'logs');
     mkdirSync(sub, { mode: 0o700 });
     await expectRefused(['--user', 'nobody', '--audit-log', join(sub, 'trail.jsonl')], new RegExp(`can change the directory ${d} .*could replace logs`));
+  });
+
+  asNobody('(a) through a symbolic link the target owns, which it could re-point at a forged trail', async () => {
+    const sticky = fresh('sticky-links');
+    mkdirSync(sticky);
+    chmodSync(sticky, 0o1777);
+    const real = fresh('real-dir');
+    mkdirSync(real, { mode: 0o700 });
+    const link = join(sticky, 'logs');
+    symlinkSync(real, link);
+    lchownSync(link, NOBODY, NOBODY);
+    await expectRefused(['--user', 'nobody', '--audit-log', join(link, 'trail.jsonl')], new RegExp(`can change the directory ${sticky} .*could replace logs`));
+    // The same link owned by root: the target cannot replace it.
+    lchownSync(link, 0, 0);
+    const r = await worm(['--user', 'nobody', '--audit-log', join(link, 'trail.jsonl'), '--', 'true'], { cwd: '/' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(real, 'trail.jsonl'))).toBe(true);
   });
 
   asNobody('a sticky directory the target can write is fine: the trail is worm-run\'s, and the rename over it fails', async () => {

@@ -83,33 +83,46 @@ function unprotectedWhy(access: TargetAccess): string {
 }
 
 /**
- * The directories from the trail's up to /: each entry on the way must not be replaceable by
- * the target (or, when the target cannot be judged apart from worm-run, by anyone else).
+ * Each entry on the way from the trail up to /, with the directory that holds it: along the path
+ * as given (a symbolic link on the way is an entry whose owner could re-point it) and along the
+ * real path.
  */
-function checkDirectories(option: string, path: string, realDir: string, fileUid: number, access: TargetAccess): void {
-  let child = basename(path);
-  let childUid = fileUid;
-  let dir = realDir;
-  for (;;) {
+function entriesOnTheWay(abs: string, realDir: string): [entry: string, dir: string][] {
+  const out = new Map<string, string>();
+  for (const start of [abs, join(realDir, basename(abs))]) {
+    for (let p = start; dirname(p) !== p; p = dirname(p)) out.set(p, dirname(p));
+  }
+  return [...out];
+}
+
+/**
+ * No entry on the way may be replaceable by the target (or, when the target cannot be judged
+ * apart from worm-run, by anyone else): whoever can create, rename or remove entries in its
+ * directory could swap in a forged trail or directory.
+ */
+function checkDirectories(option: string, path: string, abs: string, realDir: string, access: TargetAccess): void {
+  for (const [entry, dir] of entriesOnTheWay(abs, realDir)) {
     const st = statSync(dir);
+    let entryUid = me(); // the trail itself, before the open creates it
+    try {
+      entryUid = lstatSync(entry).uid;
+    } catch {
+      // not there yet
+    }
+    const child = basename(entry);
     const sticky = (st.mode & 0o1000) !== 0;
     if (unjudged(access)) {
-      const protectedBySticky = sticky && (childUid === me() || childUid === 0) && (st.uid === me() || st.uid === 0);
+      const protectedBySticky = sticky && (entryUid === me() || entryUid === 0) && (st.uid === me() || st.uid === 0);
       if (othersMayWrite(st) && !protectedBySticky) {
         throw refuse(option, path, `the directory ${dir} (owner uid ${st.uid}, mode ${octal(st.mode)}) can be changed by users other than worm-run's, who could replace ${child}; put the trail in a directory only worm-run's user can write (e.g. mkdir -m 700 ~/audit)`);
       }
     } else {
       const byTarget = modeAllowsWrite(st, access) && (access.writable?.(dir) ?? true);
-      const protectedBySticky = sticky && childUid !== access.uid && st.uid !== access.uid;
+      const protectedBySticky = sticky && entryUid !== access.uid && st.uid !== access.uid;
       if (byTarget && !protectedBySticky) {
         throw refuse(option, path, `the target's user (uid ${access.uid}) can change the directory ${dir} (owner uid ${st.uid}, mode ${octal(st.mode)}) and could replace ${child}; put the trail in a directory it cannot write (e.g. one owned by uid ${me()} with mode 0700 or 0755)`);
       }
     }
-    const parent = dirname(dir);
-    if (parent === dir) return;
-    child = basename(dir);
-    childUid = st.uid;
-    dir = parent;
   }
 }
 
@@ -147,7 +160,7 @@ export function checkTrailPath(option: string, path: string, access: TargetAcces
     // created by the open, as worm-run's user
   }
   if (existing) checkFile(option, path, existing, access);
-  checkDirectories(option, path, realDir, existing?.uid ?? me(), access);
+  checkDirectories(option, path, abs, realDir, access);
   return unjudged(access) ? { protected: false, why: unprotectedWhy(access) } : { protected: true };
 }
 
