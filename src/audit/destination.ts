@@ -35,6 +35,8 @@ export type Destination =
     file: boolean;
     /** Whether space could be reserved: 'reserved', 'unsupported (EOPNOTSUPP)', 'not a file'. */
     reservation: string;
+    /** Where the space reserved at the open ends (0: none). */
+    reservedEnd: number;
     exposure: Exposure;
   };
 
@@ -92,25 +94,26 @@ function tailState(fd: number): 'empty' | 'record' | 'other' {
   }
 }
 
-function reserve(fd: number, label: string): string {
+function reserve(fd: number, label: string): { reservation: string; reservedEnd: number } {
+  const size = fstatSync(fd).size;
   try {
-    native.reserveSpace(fd, fstatSync(fd).size, RESERVE_BYTES);
-    return 'reserved';
+    native.reserveSpace(fd, size, RESERVE_BYTES);
+    return { reservation: 'reserved', reservedEnd: size + RESERVE_BYTES };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).errno === 28 ? 'ENOSPC' : undefined;
     if (code) {
       throw new WormError('ERR_WORM_AUDIT', `--audit-log ${label}: cannot reserve space for the trail's closing records: no space left on device; free some space or put the trail on another filesystem`);
     }
-    return `unsupported (${(e as Error).message.replace(/^.*failed: /, '')})`;
+    return { reservation: `unsupported (${(e as Error).message.replace(/^.*failed: /, '')})`, reservedEnd: 0 };
   }
 }
 
 /** The file checks common to a path and a passed descriptor: a chained end, reserved space. */
-function prepareFile(fd: number, label: string): { reservation: string } {
+function prepareFile(fd: number, label: string): { reservation: string; reservedEnd: number } {
   if (tailState(fd) === 'other') {
     throw new WormError('ERR_WORM_AUDIT', `--audit-log ${label}: refused: its last line is not a whole worm-run record (written by something else, or cut off); check it with worm-run audit verify, and start a new file`);
   }
-  return { reservation: reserve(fd, label) };
+  return reserve(fd, label);
 }
 
 /** Opens the destination now, so a bad or unsafe path fails before anything runs. */
@@ -119,7 +122,7 @@ export function openDestination(log: string | undefined, access: TargetAccess): 
   if (log === '-') {
     return {
       kind: 'stream', fd: 2, label: 'stderr', owned: false, tailFd: -1, ownsTail: false, file: false,
-      reservation: 'not a file', exposure: { protected: false, why: "stderr is shared with the target, which can write to it" },
+      reservation: 'not a file', reservedEnd: 0, exposure: { protected: false, why: "stderr is shared with the target, which can write to it" },
     };
   }
   const fdPath = /^\/(?:dev|proc\/self)\/fd\/(\d+)$/.exec(log);
@@ -146,10 +149,9 @@ export function openDestination(log: string | undefined, access: TargetAccess): 
       if (!st.isFile() && !st.isCharacterDevice()) throw coded(st.isFIFO() ? 'EFIFO' : 'EINVAL');
       checkOpenedTrail('--audit-log', log, fd, access, true);
       if (!st.isFile()) {
-        return { kind: 'stream', fd, label: log, owned, tailFd: -1, ownsTail: false, file: false, reservation: 'not a file', exposure: { protected: true } };
+        return { kind: 'stream', fd, label: log, owned, tailFd: -1, ownsTail: false, file: false, reservation: 'not a file', reservedEnd: 0, exposure: { protected: true } };
       }
-      const { reservation } = prepareFile(fd, log);
-      return { kind: 'stream', fd, label: log, owned, tailFd: fd, ownsTail: false, file: true, reservation, exposure };
+      return { kind: 'stream', fd, label: log, owned, tailFd: fd, ownsTail: false, file: true, ...prepareFile(fd, log), exposure };
     }
   } catch (e) {
     if (owned) closeSync(fd);
@@ -169,7 +171,7 @@ export function openDestination(log: string | undefined, access: TargetAccess): 
   const label = `descriptor ${fd}`;
   const st = fstatSync(fd);
   if (!st.isFile()) {
-    return { kind: 'stream', fd, label, owned: false, tailFd: -1, ownsTail: false, file: false, reservation: 'not a file', exposure: descriptorExposure(fd, access) };
+    return { kind: 'stream', fd, label, owned: false, tailFd: -1, ownsTail: false, file: false, reservation: 'not a file', reservedEnd: 0, exposure: descriptorExposure(fd, access) };
   }
   checkOpenedTrail('--audit-log', log, fd, access, false);
   let tailFd: number;
@@ -179,8 +181,7 @@ export function openDestination(log: string | undefined, access: TargetAccess): 
     throw new WormError('ERR_WORM_AUDIT', `--audit-log ${log}: cannot read the end of the file behind it to chain onto (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); pass a pipe, or a file worm-run's user can read`);
   }
   try {
-    const { reservation } = prepareFile(tailFd, log);
-    return { kind: 'stream', fd, label, owned: false, tailFd, ownsTail: true, file: true, reservation, exposure: descriptorExposure(fd, access) };
+    return { kind: 'stream', fd, label, owned: false, tailFd, ownsTail: true, file: true, ...prepareFile(tailFd, log), exposure: descriptorExposure(fd, access) };
   } catch (e) {
     closeSync(tailFd);
     throw e;

@@ -113,7 +113,7 @@ export class AuditTrail {
   ) {
     this.run = run;
     this.reserving = dest.kind === 'stream' && dest.file && dest.reservation === 'reserved';
-    if (this.reserving) this.reservedEnd = Number.MAX_SAFE_INTEGER;
+    if (dest.kind === 'stream') this.reservedEnd = dest.reservedEnd;
   }
 
   /**
