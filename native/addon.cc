@@ -1,10 +1,12 @@
 // The addon's surface. src/native.ts is the only module that loads it.
 #include <napi.h>
 
+#include "chain.h"
 #include "contain.h"
 #include "exitrecord.h"
 #include "landlock.h"
 #include "probe.h"
+#include "reserve.h"
 #include "run_handle.h"
 #include "rlimit.h"
 #include "seccomp.h"
@@ -17,7 +19,7 @@ namespace worm {
 
 // Bumped whenever the functions below change, and checked by src/native.ts: a stale build or
 // prebuild fails with a clear message instead of a missing function halfway through a run.
-constexpr int kAddonAbi = 11;
+constexpr int kAddonAbi = 12;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abi", Napi::Number::New(env, kAddonAbi));
@@ -42,6 +44,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("startWatchdog", Napi::Function::New(env, StartWatchdog, "startWatchdog"));
   exports.Set("claimExitRecord", Napi::Function::New(env, ClaimExitRecordJs, "claimExitRecord"));
   exports.Set("armExitRecord", Napi::Function::New(env, ArmExitRecord, "armExitRecord"));
+  exports.Set("chainAppend", Napi::Function::New(env, ChainAppendJs, "chainAppend"));
+  exports.Set("shareTrail", Napi::Function::New(env, ShareTrailJs, "shareTrail"));
+  exports.Set("sha256Hex", Napi::Function::New(env, Sha256HexJs, "sha256Hex"));
+  exports.Set("reserveSpace", Napi::Function::New(env, ReserveSpaceJs, "reserveSpace"));
   exports.Set("rlimits", RlimitConstants(env));
   return exports;
 }

@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "chain.h"
 #include "contain.h"
 #include "errors.h"
 #include "verdict.h"
@@ -32,14 +33,8 @@ double Now(clockid_t clock) {
   return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
-void Write(int fd, const std::string& tmpl, const Fill& fill) {
-  std::string out(tmpl.size() + 256, '\0');
-  WriteAll(fd, out.data(), ExpandVerdict(tmpl, out.data(), out.size(), fill));
-}
-
 struct Plan {
   double timeoutMs, killAfterMs, cpuMs;
-  int auditFd;
   std::string timeoutLines, cpuLines, timeoutHuman, cpuHuman;
 };
 
@@ -48,7 +43,7 @@ struct Plan {
 // addon, but it cannot stop the clock).
 void Fire(const Plan& p, const std::string& lines, const std::string& human, int first, const char* firstName, double graceMs, bool tree) {
   if (ClaimExitRecord()) {
-    if (p.auditFd >= 0 && !lines.empty()) Write(p.auditFd, lines, UsageNow(firstName, 128 + first));
+    if (!lines.empty()) AppendPrepared(lines, UsageNow(firstName, 128 + first));
     if (!human.empty()) WriteAll(2, human.data(), human.size());
   }
   if (tree) KillDescendants(nullptr);
@@ -80,13 +75,13 @@ double Num(Napi::Object o, const char* key) {
 
 }  // namespace
 
-// startWatchdog({timeoutMs, killAfterMs, cpuMs, auditFd, timeoutLines, cpuLines, timeoutHuman, cpuHuman})
+// startWatchdog({timeoutMs, killAfterMs, cpuMs, timeoutLines, cpuLines, timeoutHuman, cpuHuman});
+// the lines are record bodies chained onto the shared trail (chain.h).
 Napi::Value StartWatchdog(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) return ThrowType(env, "startWatchdog(options)");
   Napi::Object o = info[0].As<Napi::Object>();
   Plan p{Num(o, "timeoutMs"), Num(o, "killAfterMs"), Num(o, "cpuMs"),
-         o.Get("auditFd").IsNumber() ? o.Get("auditFd").As<Napi::Number>().Int32Value() : -1,
          LineOption(o, "timeoutLines"), LineOption(o, "cpuLines"), LineOption(o, "timeoutHuman"), LineOption(o, "cpuHuman")};
   if (p.timeoutMs <= 0 && p.cpuMs <= 0) return env.Undefined();
   std::thread(Run, std::move(p)).detach();

@@ -40,6 +40,8 @@ const OPTIONS: OptionSpec[] = [
   opt('--keep-env', 'pass the whole environment, credentials included'),
   opt('--namespaces <mode>', "the run's own PID and mount namespaces: 'auto' (where the machine allows), 'require', 'off'"),
   opt('--audit-log <path>', "append JSON audit records to a file (0600), '-' for stderr, /dev/fd/N for a descriptor"),
+  opt('--audit-key <file>', "sign each run's head with this Ed25519 private key (PEM, 0600)"),
+  opt('--audit-head-fd <n>', "write each run's head line (its last record's hash) to descriptor n"),
   opt('--deny-imports', 'Node targets: refuse network modules at require/import, not only at use'),
   opt('--deny-command <name>', 'Node targets: also refuse this command in child_process (repeatable)', true),
   opt('--allow-command <name>', 'Node targets: lift a built-in command refusal (repeatable)', true),

@@ -130,7 +130,7 @@ export interface PolicyFile {
   commands?: { deny?: string[]; allow?: string[] };
   guard?: { denyImports?: boolean };
   nodeOptions?: string[];
-  audit?: { log?: string };
+  audit?: { log?: string; key?: string; headFd?: number };
   mode?: 'supervised' | 'in-process';
 }
 
@@ -175,6 +175,8 @@ export function policyFromDocument(doc: unknown, label: string, baseDir: string)
     const log = f.audit.log;
     p.audit.log = log === '-' || log.startsWith('/') ? log : resolve(baseDir, log);
   }
+  if (f.audit?.key !== undefined) p.audit.key = resolve(baseDir, f.audit.key);
+  if (f.audit?.headFd !== undefined) p.audit.headFd = f.audit.headFd;
   if (f.mode !== undefined) p.mode = f.mode;
   return p;
 }

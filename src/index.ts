@@ -6,3 +6,8 @@ export type { PolicyFile } from './config.js';
 export type { KernelRefusal, Rusage } from './native.js';
 export type { GuardRecord } from './guard/protocol.cjs';
 export { WormError, type WormErrorCode } from './errors.js';
+export {
+  verifyTrail, formatReport, parseHeads, generateKeyPair,
+  type VerifyReport, type VerifyOptions, type Problem, type ProblemKind, type HeadLine, type RunReport,
+  type GeneratedKeyPair, type KeyPairPaths,
+} from './audit.js';

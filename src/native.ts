@@ -188,9 +188,7 @@ export interface WatchdogSpec {
   timeoutMs: number;
   killAfterMs: number;
   cpuMs: number;
-  /** Where the prepared lines go (-1: nowhere). */
-  auditFd: number;
-  /** Audit lines to write when the budget runs out, with the placeholders of ExitRecordSpec. */
+  /** Records to chain onto the shared trail when the budget runs out (see ExitRecordSpec). */
   timeoutLines: string;
   cpuLines: string;
   /** The human line for stderr. */
@@ -199,13 +197,14 @@ export interface WatchdogSpec {
 }
 
 /**
- * The in-process mode's exit record for a death by signal. Lines carry placeholders filled in
- * natively when written: "__TIME__" (epoch ms), "__SIGNAL__", "__STATUS__", "__USER_MS__",
- * "__SYS_MS__", "__RSS_KB__", "__RSS_MIB__".
+ * The in-process mode's exit record for a death by signal. Lines are record bodies (a JSON
+ * object without its closing brace), one per line, chained natively onto the trail given to
+ * shareTrail (none: nothing is written). Placeholders filled in when written: "__TIME__" (epoch
+ * ms), "__SIGNAL__", "__STATUS__", "__USER_MS__", "__SYS_MS__", "__CPU_S__", "__RSS_KB__",
+ * "__RSS_MIB__", and the trail's "__SEQ__", "__WALL_MS__", "__BLOCKED__", "__WARNINGS__",
+ * "__UNWRITTEN__".
  */
 export interface ExitRecordSpec {
-  /** Where the prepared lines go (-1: nowhere). */
-  auditFd: number;
   /** Peak RSS (KiB) from which a SIGABRT counts as the memory limit reached; 0: no cap. */
   thresholdKb: number;
   /** The exit record. */
@@ -216,8 +215,58 @@ export interface ExitRecordSpec {
   human: string;
 }
 
+/** chainAppend: one record appended to the hash chain (native/chain.h). */
+export interface ChainAppendSpec {
+  fd: number;
+  /** A readable descriptor of the same file, to read the newest record's hash from; -1: not a file. */
+  tailFd: number;
+  /** flock the file while reading its end and appending. */
+  lock: boolean;
+  /** The chain's head as this writer knows it (used when the file cannot tell). */
+  prev: string;
+  /** After the write, keep this many bytes allocated past the end of the file (0: no). */
+  reserve: number;
+  /** The body up to `"seq":` inclusive, and after the number: `{"level":..,...,"seq":` N `,...,"msg":"x"`. */
+  before: string;
+  after: string;
+  /** -1: the shared trail's next number (the in-process mode). */
+  seq: number;
+  /** The in-process mode: chain from, and update, the state the native writers share. */
+  share: boolean;
+  blocked?: number;
+  warnings?: number;
+  unwritten?: number;
+  /** Called with the record's hash, under the locks; returns the signature (base64). */
+  sign?: (hash: string) => string;
+}
+
+export interface ChainAppended {
+  /** 0, or the errno of the failure (the record was not written; no partial line is left). */
+  err: number;
+  hash: string;
+  prev: string;
+  seq: number;
+  /** The file's size after the write (-1: not a regular file). */
+  size: number;
+  /** -1: no reservation asked; 0 done; else fallocate's errno. */
+  reserveErr: number;
+  /** Non-zero: a partial line could not be truncated away (ftruncate's errno). */
+  truncErr: number;
+}
+
+export interface ShareTrailSpec {
+  fd: number;
+  tailFd: number;
+  lock: boolean;
+  /** Where the native writers put the head line after an exit record (-1: nowhere). */
+  headFd: number;
+  run: string;
+  /** The stderr line they print when the trail lost a record. */
+  incomplete: string;
+}
+
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 11;
+const ADDON_ABI = 12;
 
 interface Addon {
   abi: number;
@@ -239,6 +288,10 @@ interface Addon {
   seccompSupport(): number;
   probeKernel(): KernelProbe;
   ioUringFds(): number;
+  chainAppend(spec: ChainAppendSpec): ChainAppended;
+  shareTrail(spec: ShareTrailSpec): void;
+  sha256Hex(data: Buffer): string;
+  reserveSpace(fd: number, offset: number, length: number): void;
   rlimits: Record<string, number>;
 }
 
@@ -307,6 +360,12 @@ export const native = {
   probeKernel: (): KernelProbe => load().probeKernel(),
   /** How many io_uring instances this process holds. */
   ioUringFds: (): number => load().ioUringFds(),
+  chainAppend: (spec: ChainAppendSpec): ChainAppended => load().chainAppend(spec),
+  shareTrail: (spec: ShareTrailSpec): void => load().shareTrail(spec),
+  /** The addon's own SHA-256 (the one the in-process mode's native records are chained with). */
+  sha256Hex: (data: Buffer): string => load().sha256Hex(data),
+  /** fallocate(FALLOC_FL_KEEP_SIZE); throws an error with `errno` when the space cannot be had. */
+  reserveSpace: (fd: number, offset: number, length: number): void => load().reserveSpace(fd, offset, length),
   rlimit: (name: string): number => {
     const n = load().rlimits[name];
     if (n === undefined) throw new Error(`unknown resource ${name}`);

@@ -22,6 +22,8 @@ export interface CliOptions {
   group?: string;
   allowUnix?: boolean;
   auditLog?: string;
+  auditKey?: string;
+  auditHeadFd?: string;
   printPolicy?: boolean;
   config?: string;
   inProcess?: boolean;
@@ -67,6 +69,8 @@ export function policyFromOptions(o: CliOptions, base: Policy = defaultPolicy())
   if (o.allowUnix) p.network.allowUnix = true;
   if (o.inProcess) p.mode = 'in-process';
   if (o.auditLog !== undefined) p.audit.log = o.auditLog;
+  if (o.auditKey !== undefined) p.audit.key = o.auditKey;
+  if (o.auditHeadFd !== undefined) p.audit.headFd = descriptor('--audit-head-fd', o.auditHeadFd);
   if (o.denyImports) p.guard.denyImports = true;
   for (const c of o.denyCommand ?? []) p.guard.denyCommands.push(commandName('--deny-command', c));
   for (const c of o.allowCommand ?? []) p.guard.allowCommands.push(commandName('--allow-command', c));
@@ -89,6 +93,11 @@ export function policyFromOptions(o: CliOptions, base: Policy = defaultPolicy())
 function oneOf<T extends string>(option: string, v: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(v)) throw usageError(`${option}: "${v}" is not one of ${allowed.join(', ')}`);
   return v as T;
+}
+
+function descriptor(option: string, raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) > 0x7fffffff) throw usageError(`${option}: "${raw}" is not a descriptor number (e.g. 3, with 3>head.json)`);
+  return Number(raw);
 }
 
 function commandName(option: string, c: string): string {

@@ -59,6 +59,10 @@ export interface Policy {
   audit: {
     /** A file path, '-' for stderr, or undefined for refusals-only human lines on stderr. */
     log?: string;
+    /** An Ed25519 private key (PEM) that signs each run's head (`--audit-key`). */
+    key?: string;
+    /** A descriptor of the caller's that receives each run's head line (`--audit-head-fd`). */
+    headFd?: number;
   };
   mode: Mode;
   fs: FsPolicy;

@@ -44,6 +44,8 @@ export interface FsContext {
   protect: string[];
   /** Strict mode: what the target needs to run (its file, its interpreter). */
   needed: string[];
+  /** The credential stores, when already looked up (secretsPresent). */
+  hidden?: string[];
 }
 
 export interface MountRule {
@@ -221,6 +223,58 @@ function checkWide(what: string, p: string): void {
   }
 }
 
+/**
+ * What must stay out of the target's hands inside the directories it may write: a file of
+ * worm-run's (the trail) directly in a writable directory is kept read-only itself (a read-only
+ * bind is a mount point, which cannot be renamed over or removed); one deeper down is kept
+ * read-only with the whole directory below the writable one that holds it, since a directory on
+ * the way could otherwise be renamed away and replaced.
+ */
+export function protectedPaths(paths: string[], writable: string[]): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    const r = real(p) ?? resolve(p);
+    const root = writable.find((w) => r !== w && under(r, w));
+    if (!root) continue;
+    const rel = r.slice(root.length + (root === '/' ? 0 : 1)).split(sep);
+    out.push(rel.length === 1 ? r : join(root, rel[0]!));
+  }
+  return out;
+}
+
+/** The writable directories of a policy, as real paths (throws for a --write that does not exist). */
+export function writableRoots(policy: FsPolicy, cwd: string, tmp: string | null): string[] {
+  return [cwd, ...(tmp ? [tmp] : []), ...policy.write.map((d) => real(resolve(cwd, d)) ?? resolve(cwd, d))];
+}
+
+/**
+ * What the target may touch, as answers for the trail's and the key's safety checks
+ * (src/audit/safety.ts): `writable(p)`: may it write the file p, or create, rename or remove
+ * entries in the directory p; `readable(p)`: may it read p. Null with --fs off: nothing is
+ * known beyond ownership and mode.
+ */
+export function confinement(policy: FsPolicy, cwd: string, tmp: string | null, protect: string[], hidden: string[]):
+  { writable(path: string): boolean; readable(path: string): boolean } | null {
+  if (policy.mode === 'off') return null;
+  const roots = writableRoots(policy, cwd, tmp);
+  const kept = protectedPaths(protect, roots);
+  const homeCwd = homeDirectories().includes(cwd);
+  return {
+    writable(path: string): boolean {
+      const p = real(path) ?? resolve(path);
+      if (kept.some((k) => under(p, k))) return false;
+      // A directory that holds a kept entry: that entry cannot be replaced in it.
+      if (kept.some((k) => dirname(k) === p)) return false;
+      if (homeCwd && p === cwd) return false; // split: no rule on the home directory itself
+      return roots.some((w) => under(p, w));
+    },
+    readable(path: string): boolean {
+      const p = real(path) ?? resolve(path);
+      return !hidden.some((h) => under(p, h));
+    },
+  };
+}
+
 export function planFilesystem(policy: FsPolicy, ctx: FsContext, homes = homeDirectories()): FsPlan {
   if (policy.mode === 'off') {
     // No filesystem rules: Landlock only refuses writes under /proc and /sys (kernel knobs a
@@ -245,7 +299,7 @@ export function planFilesystem(policy: FsPolicy, ctx: FsContext, homes = homeDir
   const extraRead = explicit(policy.read, '--read');
   const writable = [cwd, ...(ctx.tmp ? [ctx.tmp] : []), ...extraWrite];
   // What the user names explicitly is theirs to give: it is not hidden.
-  const hidden = secretsPresent(policy.hide, homes)
+  const hidden = (ctx.hidden ?? secretsPresent(policy.hide, homes))
     .filter((h) => ![...extraWrite, ...extraRead].some((x) => under(x, h) || under(h, x)));
   const notes: string[] = [];
 
@@ -256,10 +310,7 @@ export function planFilesystem(policy: FsPolicy, ctx: FsContext, homes = homeDir
     if (existsSync(join(w, '.git'))) readOnly.add(join(w, '.git'));
   }
   const homeCwd = homes.includes(cwd);
-  for (const p of ctx.protect) {
-    const r = real(p) ?? p;
-    if (writable.some((w) => under(r, w))) readOnly.add(r);
-  }
+  for (const p of protectedPaths(ctx.protect, writable)) readOnly.add(p);
 
   const rules: LandlockRule[] = [];
   const mounts: MountRule[] = [];

@@ -9,11 +9,13 @@
  * (the library must never filter the process it lives in).
  */
 import { closeSync, fstatSync } from 'node:fs';
-import { AuditTrail, openAuditDestination, writeLine, type AuditDestination } from '../audit.js';
+import { resolve } from 'node:path';
+import { AuditTrail, describeTarget, runFacts, targetAccess, writeLine } from '../audit.js';
 import { readChannel, type ChannelStats } from '../channel.js';
 import {
   EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_WORM_FAILED, WormError, isSyscallError,
 } from '../errors.js';
+import { confinement, secretsPresent } from '../fs/plan.js';
 import { makePrivateTmp, type PrivateTmp } from '../fs/tmp.js';
 import type { GuardRecord } from '../guard/protocol.cjs';
 import { newRunId } from '../ids.js';
@@ -59,6 +61,14 @@ export interface RunResult {
   processesLeft: number;
   /** Set when the target never ran: why. */
   error: WormError | null;
+  /**
+   * The hash of the run's last record in the trail (its exit record's): keep it where the
+   * target cannot touch it, and give it to verifyTrail to tell a trail cut off after it. Null
+   * without a trail.
+   */
+  auditHead: string | null;
+  /** False when a record could not be written (a full disk): the trail is incomplete. */
+  auditComplete: boolean;
 }
 
 export interface ExecuteContext {
@@ -113,47 +123,69 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   const base: RunResult = {
     runId, pid: null, exitCode: null, signal: null, status: EXIT_WORM_FAILED, limit: null,
     wallMs: 0, rusage: null, blocked: 0, warnings: 0, records: [], kernelRefusals: [], processesLeft: 0, error: null,
+    auditHead: null, auditComplete: true,
   };
 
-  const dest: AuditDestination = openAuditDestination(policy.audit.log);
-  const audit = new AuditTrail(dest, runId, ctx.humanLines);
-  const startRecord = (target: Target | null, extra: Record<string, unknown>) => ({
+  // Phase 1: the target. A failure is reported once the trail is open.
+  let target: Target | null = null;
+  let targetError: WormError | null = null;
+  try {
+    target = resolveTarget(command, ctx.cwd, ctx.env.PATH);
+  } catch (e) {
+    if (!(e instanceof WormError)) throw e;
+    targetError = e;
+  }
+
+  // Phase 2: what the sandbox will let the target touch, which the trail's safety checks need
+  // too: the private TMPDIR, the credential stores (and the signing key) hidden, worm-run's own
+  // files kept read-only.
+  const fsPolicy = policy.audit.key && policy.fs.mode !== 'off' ? { ...policy.fs, hide: [...policy.fs.hide, policy.audit.key] } : policy.fs;
+  const trailPath = policy.audit.log && policy.audit.log !== '-' && !/^\/(?:dev|proc\/self)\/fd\//.test(policy.audit.log)
+    ? resolve(policy.audit.log) : null;
+  const protect = [...(trailPath ? [trailPath] : []), ...(policy.source ? [policy.source] : [])];
+  let tmp: PrivateTmp | null = null;
+  let audit: AuditTrail;
+  let hidden: string[] = [];
+  try {
+    if (fsPolicy.mode !== 'off' && target) tmp = makePrivateTmp(policy.identity);
+    if (fsPolicy.mode !== 'off') hidden = secretsPresent(fsPolicy.hide);
+    const confined = confinement(fsPolicy, ctx.cwd, tmp?.path ?? null, protect, hidden);
+    audit = AuditTrail.open(policy.audit, runId, { human: ctx.humanLines, access: targetAccess(policy.identity, confined ?? {}) });
+  } catch (e) {
+    tmp?.remove();
+    throw e;
+  }
+  let facts: ReturnType<typeof describeTarget> | null = null;
+  const startRecord = (t: Target | null, extra: Record<string, unknown>) => ({
     version: VERSION,
     supervisorPid: process.pid,
     mode: policy.mode,
-    target: target ? { kind: target.kind, path: target.path } : null,
+    target: facts ?? (t ? { kind: t.kind, path: t.path } : null),
+    ...runFacts(policy.identity),
     argv: command,
     cwd: ctx.cwd,
     policy: policyRecord(policy),
     ...(ctx.note ? { note: ctx.note } : {}),
     ...extra,
   });
-  const fail = (error: WormError, target: Target | null): RunResult => {
+  const fail = (error: WormError, t: Target | null): RunResult => {
     if (audit.structured) {
-      audit.open();
-      audit.write('info', 'start', startRecord(target, { protections: null }));
+      audit.write('info', 'start', startRecord(t, { protections: null }));
       audit.write('error', 'exit', { status: error.exitCode, error: error.message, code: error.code, wallMs: 0 });
     }
-    audit.close();
-    return { ...base, status: error.exitCode, error };
+    const trail = audit.close();
+    if (tmp && !policy.fs.keepTmp) tmp.remove();
+    return { ...base, status: error.exitCode, error, auditHead: trail.head, auditComplete: trail.complete };
   };
+  if (!target) return fail(targetError!, null);
+  // Which files run, hashed before the target starts (only when there is a trail to say it).
+  if (audit.structured) facts = describeTarget(target, ctx.env.PATH, ctx.cwd);
 
-  // Phase 1: the target.
-  let target: Target;
-  try {
-    target = resolveTarget(command, ctx.cwd, ctx.env.PATH);
-  } catch (e) {
-    if (e instanceof WormError) return fail(e, null);
-    throw e;
-  }
-
-  // Phase 2: its environment, limits and filesystem. Every Node process of the run (the script
-  // itself, or `node`, `npm`, `npx` started by a binary target) loads the guard from
-  // NODE_OPTIONS and reports through this pipe.
+  // Every Node process of the run (the script itself, or `node`, `npm`, `npx` started by a
+  // binary target) loads the guard from NODE_OPTIONS and reports through this pipe.
   const newProcessGroup = !ctx.shareProcessGroup;
   const pipe = native.pipe();
-  let tmp: PrivateTmp | null = null;
-  const cleanup = () => {
+  const closePipe = () => {
     for (const fd of pipe) {
       try {
         closeSync(fd);
@@ -161,28 +193,23 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
         // closed already
       }
     }
-    if (tmp && !policy.fs.keepTmp) tmp.remove();
   };
   let started;
   let removedEnv: string[];
   try {
-    if (policy.fs.mode !== 'off') tmp = makePrivateTmp(policy.identity);
     const prepared = prepare({
       target, policy, cwd: ctx.cwd, env: ctx.env,
       fds: [...ctx.stdio, pipe[1]],
       channel: { fd: 3, ino: fstatSync(pipe[1]).ino },
-      tmp, newProcessGroup,
-      protect: [...(dest.kind === 'fd' && dest.owned ? [dest.path] : []), ...(policy.source ? [policy.source] : [])],
+      tmp, newProcessGroup, protect, fs: fsPolicy, hidden,
     });
     removedEnv = prepared.removedEnv;
-    audit.open();
     if (ctx.hardenSupervisor) native.setNonDumpable();
     // Phase 3: init and the target, which hardens itself and waits.
     started = startRun(prepared, policy.namespaces);
   } catch (e) {
-    cleanup();
-    if (e instanceof WormError) return fail(e, target);
-    return fail(startFailure(e, target), target);
+    closePipe();
+    return fail(e instanceof WormError ? e : startFailure(e, target), target);
   }
   const { handle, fs } = started;
   closeSync(pipe[1]);
@@ -196,7 +223,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
       supervisorFiltered = true;
     } catch (e) {
       handle.abandon();
-      cleanup();
+      closePipe();
       return fail(new WormError('ERR_WORM_SETUP', `cannot filter the supervisor: ${(e as Error).message}`), target);
     }
   }
@@ -212,7 +239,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     environment: { mode: policy.env.mode, removed: removedEnv, ...(Object.keys(policy.env.set).length ? { set: Object.keys(policy.env.set) } : {}) },
     ...(notes.length ? { notes } : {}),
   }));
-  if (ctx.humanLines && removedEnv.length > 0 && dest.kind !== 'stderr') {
+  if (ctx.humanLines && removedEnv.length > 0 && policy.audit.log !== '-') {
     writeLine(`worm-run: not passed to the target (credentials): ${removedEnv.join(', ')}; pass one with --env NAME`);
   }
 
@@ -299,8 +326,11 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     audit.write('error', 'exit', {
       status: execError.exitCode, error: execError.message, code: execError.code, wallMs, blocked, warnings,
     });
-    audit.close();
-    return { ...base, pid, status: execError.exitCode, wallMs, error: execError, kernelRefusals, records, blocked, warnings };
+    const trail = audit.close();
+    return {
+      ...base, pid, status: execError.exitCode, wallMs, error: execError, kernelRefusals, records, blocked, warnings,
+      auditHead: trail.head, auditComplete: trail.complete,
+    };
   }
   const wait = { ...ending.status, rusage: ending.rusage };
   const input = { wait, limits: policy.limits, timedOut };
@@ -322,9 +352,10 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     ...(note ? { note } : {}),
     ...(stats.dropped || stats.garbage ? { guardChannel: { dropped: stats.dropped, garbage: stats.garbage } } : {}),
   });
-  audit.close();
+  const trail = audit.close();
   return {
     ...base, pid, exitCode: wait.exitCode, signal, status, limit, wallMs, rusage: wait.rusage,
     blocked, warnings, records, kernelRefusals, processesLeft: ending.end.killed,
+    auditHead: trail.head, auditComplete: trail.complete,
   };
 }

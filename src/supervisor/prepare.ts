@@ -81,6 +81,9 @@ export interface PrepareInput {
   newProcessGroup: boolean;
   /** Files of worm-run's own the target must not change (the trail, the policy file). */
   protect: string[];
+  /** The filesystem policy for this run (the policy's, with the signing key hidden too). */
+  fs: Policy['fs'];
+  hidden: string[];
 }
 
 export function prepare(i: PrepareInput): Prepared {
@@ -95,7 +98,7 @@ export function prepare(i: PrepareInput): Prepared {
   return {
     removedEnv: scrubbed.removed,
     spec(namespaces: boolean) {
-      const fs = planFilesystem(policy.fs, { cwd: i.cwd, tmp: i.tmp?.path ?? null, mountNamespace: namespaces, protect, needed });
+      const fs = planFilesystem(i.fs, { cwd: i.cwd, tmp: i.tmp?.path ?? null, mountNamespace: namespaces, protect, needed, hidden: i.hidden });
       const spec: RunSpec = {
         file, argv, env: envArray(env), cwd: i.cwd,
         fds: i.fds,
