@@ -19,6 +19,7 @@
         "native/sha256.cc",
         "native/spawn.cc",
         "native/target.cc",
+        "native/terminal.cc",
         "native/verdict.cc",
         "native/watchdog.cc"
       ],

@@ -10,6 +10,7 @@
 #include "run_handle.h"
 #include "rlimit.h"
 #include "seccomp.h"
+#include "terminal.h"
 #include "self.h"
 #include "spawn.h"
 #include "verdict.h"
@@ -19,7 +20,7 @@ namespace worm {
 
 // Bumped whenever the functions below change, and checked by src/native.ts: a stale build or
 // prebuild fails with a clear message instead of a missing function halfway through a run.
-constexpr int kAddonAbi = 12;
+constexpr int kAddonAbi = 13;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abi", Napi::Number::New(env, kAddonAbi));
@@ -31,6 +32,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("containChildren", Napi::Function::New(env, ContainChildren, "containChildren"));
   exports.Set("killDescendants", Napi::Function::New(env, KillDescendantsJs, "killDescendants"));
   exports.Set("isForegroundTty", Napi::Function::New(env, IsForegroundTty, "isForegroundTty"));
+  exports.Set("guardTerminal", Napi::Function::New(env, GuardTerminal, "guardTerminal"));
+  exports.Set("restoreTerminal", Napi::Function::New(env, RestoreTerminal, "restoreTerminal"));
+  exports.Set("terminalWriter", Napi::Function::New(env, TerminalWriter, "terminalWriter"));
+  exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   exports.Set("reraise", Napi::Function::New(env, Reraise, "reraise"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("setRlimits", Napi::Function::New(env, SetRlimits, "setRlimits"));

@@ -209,6 +209,10 @@ async function main(argv: string[]): Promise<number> {
       else pending.push(sig);
     });
   }
+  // The target may take the terminal's foreground, stop its output or change its modes: none of
+  // that may stop worm-run, and none of it outlives the run.
+  const terminal = native.guardTerminal();
+  ranTarget = true;
   try {
     const result = await execute(command, policy, {
       cwd,
@@ -223,6 +227,7 @@ async function main(argv: string[]): Promise<number> {
         for (const sig of pending.splice(0)) signal(sig);
       },
     });
+    if (terminal) native.restoreTerminal();
     if (result.error) return fail(result.error);
     if (result.signal !== null && result.limit?.limit !== 'timeout') {
       for (const sig of FORWARDED) process.removeAllListeners(sig);
@@ -234,4 +239,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-void main(process.argv.slice(2)).then((code) => process.exit(code));
+/** A target ran: worm-run then leaves without Node's exit path, which resets the terminal's modes (the target's business by then) and aborts when the terminal refuses. */
+let ranTarget = false;
+
+void main(process.argv.slice(2)).then((code) => (ranTarget ? native.exitNow(code) : process.exit(code)));

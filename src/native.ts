@@ -266,7 +266,7 @@ export interface ShareTrailSpec {
 }
 
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 12;
+const ADDON_ABI = 13;
 
 interface Addon {
   abi: number;
@@ -277,6 +277,10 @@ interface Addon {
   killDescendants(): number;
   setNonDumpable(): void;
   isForegroundTty(fd: number): boolean;
+  guardTerminal(): boolean;
+  restoreTerminal(): { foreground: boolean; modes: boolean };
+  terminalWriter(fd: number): number;
+  exitNow(code: number): never;
   reraise(signal: number): void;
   setRlimits(limits: RlimitSpec[]): void;
   pipe(nonblocking?: boolean): [number, number];
@@ -347,6 +351,14 @@ export const native = {
   killDescendants: (): number => load().killDescendants(),
   setNonDumpable: (): void => load().setNonDumpable(),
   isForegroundTty: (fd: number): boolean => load().isForegroundTty(fd),
+  /** CLI: ignore SIGTTOU/SIGTTIN and save the controlling terminal's state; true when there is one. */
+  guardTerminal: (): boolean => load().guardTerminal(),
+  /** CLI, after the run: put the terminal's foreground group and modes back if the target changed them. */
+  restoreTerminal: (): { foreground: boolean; modes: boolean } => load().restoreTerminal(),
+  /** A descriptor for worm-run's own lines to fd that never blocks (a terminal or pipe reopened non-blocking). */
+  terminalWriter: (fd: number): number => load().terminalWriter(fd),
+  /** Exit now, without Node's exit path (which touches the terminal). */
+  exitNow: (code: number): never => load().exitNow(code),
   reraise: (signal: number): void => load().reraise(signal),
   setRlimits: (limits: RlimitSpec[]): void => load().setRlimits(limits),
   pipe: (nonblocking = false): [number, number] => load().pipe(nonblocking),

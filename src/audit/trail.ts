@@ -66,12 +66,30 @@ export interface TrailSummary {
 /** Space kept for the closing records when the reservation can no longer be renewed. */
 const CLOSING_BYTES = 8 * 1024;
 
-/** A line on stderr that survives a closed or full pipe. */
+let lineFd: number | undefined;
+
+/**
+ * Where worm-run's own lines go: stderr, through a descriptor of its own that never blocks when
+ * stderr is a terminal or a pipe (a target that stops the terminal's output, or fills the pipe,
+ * must not hold the supervisor; a line that cannot be written now is dropped).
+ */
+function lineDescriptor(): number {
+  if (lineFd === undefined) {
+    try {
+      lineFd = native.terminalWriter(2);
+    } catch {
+      lineFd = 2; // the addon could not be loaded: that is what is being reported
+    }
+  }
+  return lineFd;
+}
+
+/** A line on stderr that survives a closed, full or stopped terminal or pipe. */
 export function writeLine(line: string): void {
   try {
-    writeSync(2, line.endsWith('\n') ? line : `${line}\n`);
+    writeSync(lineDescriptor(), line.endsWith('\n') ? line : `${line}\n`);
   } catch {
-    // stderr is gone; nothing better to do
+    // stderr is gone, or would block: nothing better to do than drop the line
   }
 }
 
