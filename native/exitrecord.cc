@@ -22,6 +22,7 @@
 #include <string>
 
 #include "chain.h"
+#include "contain.h"
 #include "errors.h"
 #include "verdict.h"
 
@@ -69,6 +70,9 @@ void OnSignal(int signo) {
       WriteAll(2, buf, ExpandVerdict(plan->human.data(), plan->human.size(), buf, sizeof buf, fill));
     }
   }
+  // The process is about to end: nothing the script started may outlive it (a death by signal
+  // runs no atexit handler, so the sweep is done here).
+  KillDescendants(nullptr);
   // The signal is blocked while this runs: raised again, it reaches the previous action (Node's
   // handler or the default) as soon as this returns. abort() ends the process either way.
   sigaction(signo, &c->previous, nullptr);

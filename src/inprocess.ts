@@ -16,7 +16,7 @@ import { AuditTrail, describeTarget, escapeForTerminal, runFacts, targetAccess, 
 import { recordBody } from './audit/record.js';
 import { WormError, usageError } from './errors.js';
 import { newRunId } from './ids.js';
-import { rlimitsFor } from './limits.js';
+import { checkNodeMemory, rlimitsFor } from './limits.js';
 import { native } from './native.js';
 import type { Policy } from './policy.js';
 import { parseGuardLine, readChannel } from './channel.js';
@@ -130,6 +130,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   const cwd = process.cwd();
   const target = resolveTarget(command, cwd, process.env.PATH);
   if (target.kind !== 'node') throw new WormError('ERR_WORM_USAGE', `--in-process runs Node scripts only; ${target.command} is not one`);
+  checkNodeMemory(policy);
   const run = newRunId();
   const t0 = process.hrtime.bigint();
   // What the sandbox will let the script touch, which the trail's safety checks need too.

@@ -6,7 +6,7 @@ import { usageError } from './errors.js';
 import { resolveIdentity } from './identity.js';
 import { parseEnvOption } from './env.js';
 import { defaultPolicy, type Policy } from './policy.js';
-import { UnitError, parseCount, parseDuration, parseSize } from './units.js';
+import { UnitError, parseCount, parseDuration, parseMemorySize, parseSize } from './units.js';
 
 export interface CliOptions {
   cpu?: string;
@@ -58,8 +58,8 @@ export function policyFromOptions(o: CliOptions, base: Policy = defaultPolicy())
     if (v !== undefined) p.limits[key] = v;
   };
   set('cpuMs', value('--cpu', o.cpu, parseDuration));
-  set('memoryBytes', value('--memory', o.memory, parseSize));
-  set('addressSpaceBytes', value('--address-space', o.addressSpace, parseSize));
+  set('memoryBytes', value('--memory', o.memory, parseMemorySize));
+  set('addressSpaceBytes', value('--address-space', o.addressSpace, parseMemorySize));
   set('timeoutMs', value('--timeout', o.timeout, parseDuration));
   set('killAfterMs', value('--kill-after', o.killAfter, parseDuration));
   set('maxProcs', value('--max-procs', o.maxProcs, parseCount));

@@ -7,6 +7,8 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { STACK_FRAME, auditLines, tempDir, worm } from './helpers/run.js';
+import { nodeMemoryFloor } from '../src/limits.js';
+import { startsUnder } from '../scripts/node-memory-floor.js';
 
 const PY = '/usr/bin/python3';
 const dir = tempDir('worm-run-limits-');
@@ -84,6 +86,24 @@ describe('no verdict without evidence', () => {
 });
 
 describe('memory', () => {
+  it("a cap below what this Node needs to start is refused for a Node target (the table is this Node's measured floor)", async () => {
+    const floor = nodeMemoryFloor() / 1048576;
+    // The table is right for the Node running the tests: it starts at the floor, not a tenth below.
+    expect(startsUnder(process.execPath, floor)).toBe(true);
+    expect(startsUnder(process.execPath, Math.floor(floor * 0.9))).toBe(false);
+    const script = join(dir, 'hello-floor.js');
+    writeFileSync(script, 'console.log("ran")\n');
+    const small = await worm(['--memory', '32M', script]);
+    expect(small.code).toBe(125);
+    expect(small.stdout).toBe('');
+    expect(small.stderr).toBe(`worm-run: --memory 32M is too small for a Node target: Node ${process.version} needs ${floor}M to start (its reservations count against the cap); give it at least ${floor}M, or more for the script's own data\n`);
+    const inProcess = await worm(['--in-process', '--memory', '32M', script]);
+    expect(inProcess.code).toBe(125);
+    // At the floor it runs; a binary target is not held to a Node's floor.
+    expect(await worm(['--memory', `${floor}M`, script])).toMatchObject({ code: 0, stdout: 'ran\n' });
+    expect((await worm(['--memory', '32M', '--', 'sh', '-c', 'echo small'])).stdout).toBe('small\n');
+  });
+
   it('a Python program that allocates past the cap gets MemoryError; exiting 1 near the cap is a note, not a verdict', async () => {
     const log = logPath();
     const code = 'a = []\nwhile True: a.append(bytearray(8 * 1024 * 1024))';
@@ -252,6 +272,8 @@ describe('processes, files, file size, core', () => {
 describe('bad values', () => {
   const cases: [string[], string][] = [
     [['--memory', '12Q'], 'worm-run: --memory: "12Q" is not a size; use a number with K, M or G (e.g. 512M)'],
+    [['--memory', '10'], 'worm-run: --memory: "10" has no unit; write 10M for 10 MiB (or 10B if you really mean bytes)'],
+    [['--address-space', '4096'], 'worm-run: --address-space: "4096" has no unit; write 4096M for 4096 MiB (or 4096B if you really mean bytes)'],
     [['--cpu', 'soon'], 'worm-run: --cpu: "soon" is not a duration; use seconds or a unit: 30, 30s, 500ms, 2m, 1h'],
     [['--timeout', '0'], 'worm-run: --timeout: "0" is not a duration greater than zero'],
     [['--timeout', '600h'], 'worm-run: --timeout: "600h" is longer than worm-run can time (at most 596h, about 24 days)'],

@@ -25,6 +25,7 @@ import { signalName, signalNumbers } from '../signals.js';
 import { resolveTarget, shebang, type Target } from '../target.js';
 import { exitStatusNote, memoryNote, verdict, type LimitHit } from '../verdict.js';
 import { VERSION } from '../version.js';
+import { checkNodeMemory } from '../limits.js';
 import { prepare } from './prepare.js';
 import { humanGuardLine, policyRecord, protections } from './records.js';
 import { humanRefusalLine, isQuiet, refusalRecord } from './refusals.js';
@@ -130,7 +131,9 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   let target: Target | null = null;
   let targetError: WormError | null = null;
   try {
-    target = resolveTarget(command, ctx.cwd, ctx.env.PATH);
+    const t = resolveTarget(command, ctx.cwd, ctx.env.PATH);
+    if (t.kind === 'node') checkNodeMemory(policy);
+    target = t;
   } catch (e) {
     if (!(e instanceof WormError)) throw e;
     targetError = e;
