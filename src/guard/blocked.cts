@@ -205,6 +205,20 @@ export function blockedError(message: string, hide?: Function, props?: Record<st
   return err;
 }
 
+/**
+ * A refused fetch fails as Node's own does when the connection fails: `TypeError: fetch failed`
+ * whose `cause` is the ERR_WORM_BLOCKED error, so code that checks either keeps working.
+ */
+export function fetchFailed(cause: Error, hide?: Function): TypeError {
+  const err = new TypeError('fetch failed', { cause });
+  try {
+    setUserStack(err, hide ?? fetchFailed);
+  } catch {
+    // V8's stack is fine too
+  }
+  return err;
+}
+
 export interface RefuseOptions {
   /** The guard function the user called: left out of the error's stack. */
   hide?: Function;

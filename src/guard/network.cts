@@ -18,7 +18,7 @@
 import type * as Net from 'node:net';
 import type * as Dgram from 'node:dgram';
 import { config } from './config.cjs';
-import { type CallSite, callSites, hostPort, internalFiles, refuse } from './blocked.cjs';
+import { type CallSite, callSites, fetchFailed, hostPort, internalFiles, refuse } from './blocked.cjs';
 
 type AnyFn = (...args: any[]) => any;
 
@@ -217,7 +217,7 @@ export function fetch(self: unknown, args: unknown[], original: () => AnyFn, hid
   if (href === null || scheme === 'data' || scheme === 'blob' || scheme === 'about' || scheme === 'file') {
     return original().apply(self, args);
   }
-  return Promise.reject(refuse('fetch', href, { hide }));
+  return Promise.reject(fetchFailed(refuse('fetch', href, { hide }), hide));
 }
 
 /**
