@@ -17,10 +17,13 @@
  */
 import type * as Net from 'node:net';
 import type * as Dgram from 'node:dgram';
-import { config } from './config.cjs';
+import { config, state } from './config.cjs';
 import { type CallSite, callSites, fetchFailed, hostPort, internalFiles, refuse } from './blocked.cjs';
 
 type AnyFn = (...args: any[]) => any;
+
+// Captured at load: the target may replace Reflect.apply later to catch the originals passing through.
+const { apply } = Reflect;
 
 /** Node's own test for "this argument is a pipe path, not a port". */
 function isPipeName(s: unknown): s is string {
@@ -53,28 +56,41 @@ export function connectLabel(files: readonly string[]): string {
   return https ? 'https.request' : h2 ? 'http2.connect' : http ? 'http.request' : tls ? 'tls.connect' : 'net.connect';
 }
 
-/** net.Socket.prototype.connect */
+/**
+ * net.Socket.prototype.connect. The socket is left as Node's own connect leaves it while the
+ * connection is under way (a handle that has no descriptor yet, `connecting`), so everything
+ * built on it reacts as to a refused connection: writes wait and then fail with
+ * ERR_SOCKET_CLOSED_BEFORE_CONNECTION, an http2 session waits for 'connect' instead of
+ * starting at once, and destroy() closes the handle and emits 'close' with hadError. A socket
+ * destroyed by an earlier refusal is revived first, as Node's connect does.
+ */
 export function connect(socket: Net.Socket, args: unknown[], orig: AnyFn, hide: Function): unknown {
   const opts = connectOptions(args);
   const isPath = opts.path !== undefined && opts.path !== null;
-  if (isPath && config.allowUnix) return orig.apply(socket, args);
+  if (isPath && config.allowUnix) return apply(orig, socket, args);
   const target = isPath ? String(opts.path) : hostPort(opts.host, opts.port);
   const sites: CallSite[] = callSites();
   const err = refuse(connectLabel(internalFiles(sites)), target, {
     hide, sites,
     props: isPath ? { address: String(opts.path) } : { address: opts.host ?? 'localhost', port: opts.port },
   });
-  // As a refused connection: 'error' then 'close' (hadError true), never 'connect'. Without a
-  // handle, net emits 'close' with no argument: the instance's emit adds it.
-  const emit = socket.emit as (...a: unknown[]) => boolean;
-  Object.defineProperty(socket, 'emit', {
-    configurable: true, writable: true, enumerable: false,
-    value: function (this: Net.Socket, event: unknown, ...rest: unknown[]) {
-      if (event !== 'close') return emit.call(this, event, ...rest);
-      delete (socket as { emit?: unknown }).emit;
-      return emit.call(this, event, rest.length ? rest[0] : true, ...rest.slice(1));
-    },
-  });
+  const s = socket as unknown as Record<string, any>;
+  if (s.destroyed) {
+    s._handle = null;
+    s._peername = null;
+    s._sockname = null;
+    if (typeof s._undestroy === 'function') s._undestroy();
+  }
+  if (!s._handle) {
+    const b = state.bindings;
+    try {
+      if (isPath && b.Pipe && b.PipeConstants) s._handle = new b.Pipe(b.PipeConstants.SOCKET);
+      else if (!isPath && b.TCP && b.TCPConstants) s._handle = new b.TCP(b.TCPConstants.SOCKET);
+    } catch {
+      // without a handle the socket still fails below
+    }
+  }
+  s.connecting = true;
   process.nextTick(() => socket.destroy(err));
   return socket;
 }
@@ -102,7 +118,7 @@ export function listen(server: Net.Server, args: unknown[], orig: AnyFn, hide: F
     const port = typeof first === 'function' || first === undefined || first === null ? 0 : first;
     target = typeof args[1] === 'string' ? hostPort(args[1], port) : `port ${String(port)}`;
   }
-  if (unix && config.allowUnix) return orig.apply(server, args);
+  if (unix && config.allowUnix) return apply(orig, server, args);
   const err = refuse('net.Server.listen', target, { hide });
   process.nextTick(() => server.emit('error', err));
   return server;
@@ -167,7 +183,7 @@ function isIpLiteral(s: string): boolean {
  */
 export function dns(op: string, orig: AnyFn, self: unknown, args: unknown[], promise: boolean, hide: Function): unknown {
   const name = args[0];
-  if (op.endsWith('.lookup') && (typeof name !== 'string' || name === '' || isIpLiteral(name))) return orig.apply(self, args);
+  if (op.endsWith('.lookup') && (typeof name !== 'string' || name === '' || isIpLiteral(name))) return apply(orig, self, args);
   const target = op.endsWith('.lookupService') ? hostPort(name, args[1]) : String(name);
   const err = refuse(op, target, { hide, props: { hostname: target } });
   if (promise) return Promise.reject(err);
@@ -177,19 +193,19 @@ export function dns(op: string, orig: AnyFn, self: unknown, args: unknown[], pro
     return undefined;
   }
   const blocked = err;
-  throw blocked;
+  throw blocked; // node-do-not-add-exception-line
 }
 
 /** inspector.open: it would listen on a TCP port. */
 export function inspectorOpen(args: unknown[], hide: Function): never {
   const blocked = refuse('inspector.open', hostPort(args[1] ?? '127.0.0.1', args[0] ?? 9229), { hide });
-  throw blocked;
+  throw blocked; // node-do-not-add-exception-line
 }
 
 /** process.binding / process._linkedBinding of a raw network or process binding. */
 export function binding(op: string, name: string, hide: Function): never {
   const blocked = refuse(op, name, { hide });
-  throw blocked;
+  throw blocked; // node-do-not-add-exception-line
 }
 
 function urlOf(input: unknown): string {
@@ -215,7 +231,7 @@ export function fetch(self: unknown, args: unknown[], original: () => AnyFn, hid
   }
   const scheme = href ? href.slice(0, href.indexOf(':')).toLowerCase() : '';
   if (href === null || scheme === 'data' || scheme === 'blob' || scheme === 'about' || scheme === 'file') {
-    return original().apply(self, args);
+    return apply(original(), self, args);
   }
   return Promise.reject(fetchFailed(refuse('fetch', href, { hide }), hide));
 }

@@ -20,6 +20,10 @@ import { CHANNEL_HOOK, ENV_DATA_KEY, GUARD_ENV_NAME, REPORT_HOOK, config, setCon
 type AnyFn = (...args: any[]) => any;
 type Obj = Record<string, any>;
 
+// Captured before any user code: a target that replaces Reflect.apply later must not be handed
+// the originals passing through the wrappers.
+const { apply } = Reflect;
+
 let networkImpl: typeof import('./network.cjs') | undefined;
 let subprocessImpl: typeof import('./subprocess.cjs') | undefined;
 const network = () => (networkImpl ??= require('./network.cjs') as typeof import('./network.cjs'));
@@ -104,9 +108,38 @@ function installBindings(): void {
     wrap(process as unknown as Obj, key, (orig) => function binding(this: unknown, ...args: unknown[]) {
       const name = String(args[0]);
       if (RAW_BINDINGS.has(name) && !(name === 'pipe_wrap' && config.allowUnix)) return network().binding(op, name, binding);
-      return orig.apply(this, args);
+      return apply(orig, this, args);
     });
   }
+}
+
+/**
+ * Node's own bindings, read with the original process.binding before installBindings wraps it
+ * (they are the objects Node's modules use, and internalBinding returns the same ones). A
+ * deprecation warning it might print under --pending-deprecation is not the user's to see.
+ */
+function bindingReader(): (name: string) => Obj | undefined {
+  const orig = (process as unknown as Obj).binding as AnyFn;
+  return (name) => {
+    const p = process as unknown as Obj;
+    const had = Object.getOwnPropertyDescriptor(p, 'noDeprecation');
+    try {
+      p.noDeprecation = true;
+      return apply(orig, process, [name]) as Obj;
+    } catch {
+      return undefined;
+    } finally {
+      if (had) Object.defineProperty(p, 'noDeprecation', had);
+      else delete p.noDeprecation;
+    }
+  };
+}
+
+/** Node's socket handle classes, for the handle a refused socket gets (see network.connect). */
+function installSocketClasses(read: (name: string) => Obj | undefined): void {
+  const tcp = read('tcp_wrap');
+  const pipe = read('pipe_wrap');
+  Object.assign(state.bindings, { TCP: tcp?.TCP, TCPConstants: tcp?.constants, Pipe: pipe?.Pipe, PipeConstants: pipe?.constants });
 }
 
 /** fetch, WebSocket, EventSource: replaced without reading the originals (that loads undici). */
@@ -114,7 +147,7 @@ function installGlobals(): void {
   const g = globalThis as Obj;
   const d = Object.getOwnPropertyDescriptor(g, 'fetch');
   if (d) {
-    const original = (): AnyFn => (d.get ? d.get.call(g) : d.value);
+    const original = (): AnyFn => (d.get ? apply(d.get, g, []) : d.value);
     const fetch = function fetch(this: unknown, ...args: unknown[]) {
       return network().fetch(this, args, original, fetch);
     };
@@ -182,7 +215,9 @@ function install(): void {
   }
   setConfig(text);
   state.inProcess = typeof (globalThis as Record<symbol, unknown>)[REPORT_HOOK] === 'function';
+  const read = bindingReader();
   const steps: [string, () => void][] = [
+    ['socket handle classes', () => installSocketClasses(read)],
     ['process.binding', installBindings],
     ['fetch/WebSocket/EventSource', installGlobals],
     ['net', () => installNet(require('node:net'))],
