@@ -196,15 +196,74 @@ export function dns(op: string, orig: AnyFn, self: unknown, args: unknown[], pro
   throw blocked; // node-do-not-add-exception-line
 }
 
-/** inspector.open: it would listen on a TCP port. */
-export function inspectorOpen(args: unknown[], hide: Function): never {
-  const blocked = refuse('inspector.open', hostPort(args[1] ?? '127.0.0.1', args[0] ?? 9229), { hide });
+/** inspector.open (and the inspector binding's open): it would listen on a TCP port. */
+export function inspectorOpen(args: unknown[], hide: Function, op = 'inspector.open'): never {
+  const blocked = refuse(op, hostPort(args[1] ?? '127.0.0.1', args[0] ?? 9229), { hide });
   throw blocked; // node-do-not-add-exception-line
 }
 
 /** process.binding / process._linkedBinding of a raw network or process binding. */
 export function binding(op: string, name: string, hide: Function): never {
   const blocked = refuse(op, name, { hide });
+  throw blocked; // node-do-not-add-exception-line
+}
+
+/**
+ * A method of a raw socket handle (tcp_wrap TCP, udp_wrap UDP, pipe_wrap Pipe). Such handles
+ * reach user code without process.binding: a dgram socket's `_handle`, the TCP handle under a
+ * new tls.TLSSocket, net._createServerHandle, a handle's constructor, --expose-internals. Every
+ * route to the network through them ends in one of these methods, so they are refused
+ * (thrown, as the raw bindings are) whatever led there.
+ */
+export function handle(op: string, method: string, args: unknown[], hide: Function): never {
+  let target: string | undefined;
+  if (op.startsWith('pipe_wrap.')) {
+    const path = method === 'connect' ? args[1] : args[0];
+    target = method === 'listen' || typeof path !== 'string' ? undefined : path;
+  } else if (method === 'connect' || method === 'connect6') {
+    target = op.startsWith('tcp_wrap.') ? hostPort(args[1], args[2]) : hostPort(args[0], args[1]);
+  } else if (method === 'bind' || method === 'bind6') {
+    target = hostPort(args[0], args[1]);
+  } else if (method === 'send' || method === 'send6') {
+    target = args.length >= 6 ? hostPort(args[4], args[3]) : 'the connected address';
+  }
+  const blocked = refuse(op, target, { hide });
+  throw blocked; // node-do-not-add-exception-line
+}
+
+/** A name resolution through the cares_wrap binding itself (reachable with --expose-internals). */
+export function caresCall(op: string, args: unknown[], hide: Function): never {
+  const name = op.endsWith('getnameinfo') ? hostPort(args[1], args[2]) : String(args[1]);
+  const blocked = refuse(op, name, { hide, props: { hostname: name } });
+  throw blocked; // node-do-not-add-exception-line
+}
+
+/** process._debugProcess(pid): starts the inspector of that Node process, listening on TCP 9229. */
+export function debugProcess(pid: unknown, hide: Function): never {
+  const blocked = refuse('process._debugProcess', `pid ${String(pid)}`, {
+    hide, text: `process._debugProcess(${String(pid)}) (starts the inspector, listening on 127.0.0.1:9229)`,
+  });
+  throw blocked; // node-do-not-add-exception-line
+}
+
+/**
+ * process.kill(process.pid, 'SIGUSR1'): a Node process with no SIGUSR1 listener starts its
+ * inspector on that signal, listening on TCP. Refused only when that is what would happen here;
+ * a signal to another process is that process's affair (the kernel refuses its listen).
+ */
+export function inspectorSignal(pid: unknown, hide: Function): void {
+  if (!process.features.inspector || Number(pid) !== process.pid) return;
+  const wt = require('node:worker_threads') as typeof import('node:worker_threads');
+  if (!wt.isMainThread || process.listenerCount('SIGUSR1') > 0) return;
+  if (`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`.includes('--disable-sigusr1')) return;
+  try {
+    if ((require('node:inspector') as typeof import('node:inspector')).url() !== undefined) return; // already listening
+  } catch {
+    // refuse below
+  }
+  const blocked = refuse('process.kill', `pid ${process.pid}`, {
+    hide, text: `process.kill(${process.pid}, 'SIGUSR1') (starts the inspector, listening on 127.0.0.1:9229)`,
+  });
   throw blocked; // node-do-not-add-exception-line
 }
 

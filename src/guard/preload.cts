@@ -11,8 +11,10 @@
  * exports objects and the prototypes behind them), before any user code runs: require with or
  * without `node:`, createRequire, process.getBuiltinModule and ESM imports (an ESM facade reads
  * the exports object when it is first imported, so named imports bind the wrappers) all see them.
- * net, dgram, dns, child_process, worker_threads and inspector are loaded here for that reason;
- * tls, http, https and http2 are not (they all end in net.Socket#connect / net.Server#listen).
+ * net, dgram, dns, child_process, worker_threads and inspector are loaded here for that
+ * reason; tls, http, https and http2 are not (they all end in net.Socket#connect /
+ * net.Server#listen). Under the public APIs, the methods of Node's socket handles and its spawn,
+ * resolver and inspector bindings are wrapped too, for whatever reaches them another way.
  */
 import type * as WT from 'node:worker_threads';
 import { CHANNEL_HOOK, ENV_DATA_KEY, GUARD_ENV_NAME, REPORT_HOOK, config, setConfig, state } from './config.cjs';
@@ -135,11 +137,83 @@ function bindingReader(): (name: string) => Obj | undefined {
   };
 }
 
-/** Node's socket handle classes, for the handle a refused socket gets (see network.connect). */
-function installSocketClasses(read: (name: string) => Obj | undefined): void {
+/** The raw handle methods that reach the network (see network.handle). */
+const HANDLE_METHODS: readonly [string, string, readonly string[]][] = [
+  ['tcp_wrap', 'TCP', ['bind', 'bind6', 'listen', 'connect', 'connect6']],
+  ['udp_wrap', 'UDP', ['bind', 'bind6', 'connect', 'connect6', 'send', 'send6', 'recvStart']],
+  ['pipe_wrap', 'Pipe', ['bind', 'listen', 'connect']],
+];
+
+/**
+ * The layer under the public APIs: the methods of Node's socket handles, the two spawn
+ * bindings, the resolver binding and the inspector binding's open. Whatever reaches one of
+ * these without passing the public wrappers (a raw handle found on some object, or
+ * --expose-internals) is refused here.
+ */
+function installHandles(read: (name: string) => Obj | undefined): void {
   const tcp = read('tcp_wrap');
   const pipe = read('pipe_wrap');
   Object.assign(state.bindings, { TCP: tcp?.TCP, TCPConstants: tcp?.constants, Pipe: pipe?.Pipe, PipeConstants: pipe?.constants });
+  for (const [name, cls, methods] of HANDLE_METHODS) {
+    if (name === 'pipe_wrap' && config.allowUnix) continue;
+    const proto = read(name)?.[cls]?.prototype as Obj | undefined;
+    if (!proto) continue;
+    for (const m of methods) {
+      const op = `${name}.${cls}.${m}`;
+      wrap(proto, m, () => function handleCall(this: unknown, ...args: unknown[]) {
+        return network().handle(op, m, args, handleCall);
+      });
+    }
+  }
+  const proc = read('process_wrap')?.Process?.prototype as Obj | undefined;
+  if (proc) {
+    wrap(proc, 'spawn', (orig) => function spawn(this: unknown, ...args: unknown[]) {
+      return subprocess().rawSpawn('process_wrap.Process.spawn', this, args, orig, spawn);
+    });
+  }
+  const sync = read('spawn_sync');
+  if (sync) {
+    wrap(sync, 'spawn', (orig) => function spawn(this: unknown, ...args: unknown[]) {
+      return subprocess().rawSpawn('spawn_sync.spawn', this, args, orig, spawn);
+    });
+  }
+  const cares = read('cares_wrap');
+  if (cares) {
+    for (const key of ['getaddrinfo', 'getnameinfo']) {
+      const op = `cares_wrap.${key}`;
+      wrap(cares, key, () => function caresCall(this: unknown, ...args: unknown[]) {
+        return network().caresCall(op, args, caresCall);
+      });
+    }
+    const channel = cares.ChannelWrap?.prototype as Obj | undefined;
+    for (const key of channel ? Object.getOwnPropertyNames(channel) : []) {
+      if (!/^(query|getHostByAddr)/.test(key)) continue;
+      const op = `cares_wrap.ChannelWrap.${key}`;
+      wrap(channel!, key, () => function caresCall(this: unknown, ...args: unknown[]) {
+        return network().caresCall(op, args, caresCall);
+      });
+    }
+  }
+  if (process.features.inspector) {
+    const inspector = read('inspector');
+    if (inspector) {
+      wrap(inspector, 'open', () => function open(...args: unknown[]) {
+        return network().inspectorOpen(args, open, "process.binding('inspector').open");
+      });
+    }
+  }
+}
+
+/** process: _debugProcess and a SIGUSR1 to itself start the inspector (a TCP listener). */
+function installProcess(): void {
+  const p = process as unknown as Obj;
+  wrap(p, '_debugProcess', () => function _debugProcess(pid: unknown) {
+    return network().debugProcess(pid, _debugProcess);
+  });
+  wrap(p, 'kill', (orig) => function kill(this: unknown, ...args: unknown[]) {
+    if (args[1] === 'SIGUSR1' || args[1] === 10) network().inspectorSignal(args[0], kill);
+    return apply(orig, this, args);
+  });
 }
 
 /** fetch, WebSocket, EventSource: replaced without reading the originals (that loads undici). */
@@ -217,7 +291,7 @@ function install(): void {
   state.inProcess = typeof (globalThis as Record<symbol, unknown>)[REPORT_HOOK] === 'function';
   const read = bindingReader();
   const steps: [string, () => void][] = [
-    ['socket handle classes', () => installSocketClasses(read)],
+    ['raw handles and bindings', () => installHandles(read)],
     ['process.binding', installBindings],
     ['fetch/WebSocket/EventSource', installGlobals],
     ['net', () => installNet(require('node:net'))],
@@ -225,6 +299,7 @@ function install(): void {
     ['dns', () => installDns(require('node:dns'))],
     ['inspector', installInspector],
     ['child_process', () => installChildProcess(require('node:child_process'))],
+    ['process', installProcess],
     ['worker_threads', () => installWorkers(wt)],
   ];
   if (config.denyImports) {
