@@ -204,9 +204,15 @@ function installHandles(read: (name: string) => Obj | undefined): void {
   }
 }
 
-/** process: _debugProcess and a SIGUSR1 to itself start the inspector (a TCP listener). */
+/**
+ * process: execve (Node 22.15+) replaces the process with a program, _debugProcess and a
+ * SIGUSR1 to itself start the inspector (a TCP listener).
+ */
 function installProcess(): void {
   const p = process as unknown as Obj;
+  wrap(p, 'execve', (orig) => function execve(this: unknown, ...args: unknown[]) {
+    return subprocess().execve(this, args, orig, execve);
+  });
   wrap(p, '_debugProcess', () => function _debugProcess(pid: unknown) {
     return network().debugProcess(pid, _debugProcess);
   });

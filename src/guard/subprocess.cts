@@ -348,3 +348,37 @@ export function rawSpawn(op: string, self: unknown, args: unknown[], orig: AnyFn
   }
   return apply(orig, self, args);
 }
+
+/**
+ * process.execve(file, args, env) (Node 22.15+, 24+): replaces this process with the program,
+ * so it is checked as a child_process start is (the same table, the same refusal, thrown as the
+ * sync forms throw; Node itself aborts the process when execve fails). A Node program gets the
+ * guard's environment back if `env` dropped it. (It cannot get the audit channel: Node marks
+ * inherited descriptors close-on-exec, so its refusals reach its own stderr only.)
+ */
+export function execve(self: unknown, args: unknown[], orig: AnyFn, hide: Function): unknown {
+  const [file, list = [], env = process.env] = args;
+  const wt = require('node:worker_threads') as typeof import('node:worker_threads');
+  if (typeof file !== 'string' || !Array.isArray(list) || env === null || typeof env !== 'object' || !wt.isMainThread) {
+    return apply(orig, self, args); // Node's own validation and worker check
+  }
+  const argList = (list as unknown[]).map(String);
+  const a = analyzeCommand(file, argList, (env as Env).PATH, undefined);
+  const line = commandLine([file, ...argList.slice(1)]);
+  const op = 'process.execve';
+  if (a.blocked) {
+    const blocked = refuse(op, line, {
+      hide, command: a.blocked.command, reason: a.blocked.reason, text: blockedText(op, a.blocked.command, line),
+      props: { path: file, spawnargs: argList.slice(1) },
+    });
+    throw blocked; // node-do-not-add-exception-line
+  }
+  if (a.url) warn(op, line, a.url.reason, a.url.command);
+  let newEnv = env as Env;
+  try {
+    newEnv = guardEnvObject(env as Env);
+  } catch {
+    // Node validates it
+  }
+  return apply(orig, self, [file, list, newEnv]);
+}

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRecorder, type Recorder } from '../helpers/recorder.js';
-import { BLOCKED_PREFIX, dump, fixture, result, runGuarded, type GuardedOutcome } from './helpers.js';
+import { runProgram } from '../helpers/run.js';
+import { BLOCKED_PREFIX, NODE, dump, fixture, result, runGuarded, type GuardedOutcome } from './helpers.js';
 
 let rec: Recorder;
 let dir: string;
@@ -131,6 +132,30 @@ describe('--deny-command and --allow-command', () => {
     expect(result(out, 'wget')).toMatchObject({ code: 'ERR_WORM_BLOCKED' });
     expect(out.blocked.map((r) => r.command)).toEqual(['git', 'wget']);
     expect(out.guard).toContainEqual(expect.objectContaining({ event: 'warning', command: 'curl', reason: 'URL in command arguments' }));
+    expect(await rec.settle()).toEqual([]);
+  });
+});
+
+describe('process.execve', () => {
+  // Node 22.15+ and 24+; absent on Node 20, where there is nothing to guard.
+  const hasExecve = async () => (await runProgram(NODE, ['-p', 'typeof process.execve'])).stdout.trim() === 'function';
+
+  it('refuses a network tool as child_process does; a Node program it becomes is still guarded', async (ctx) => {
+    if (!(await hasExecve())) ctx.skip();
+    const url = `http://127.0.0.1:${rec.port}/`;
+    const out = await runGuarded(fixture('execve.cjs'), [String(rec.port)]);
+    expect(out.code, dump(out)).toBe(0);
+    const op = 'process.execve';
+    expect(result(out, 'execve curl')).toMatchObject({ code: 'ERR_WORM_BLOCKED', thrown: true, message: `${BLOCKED_PREFIX}${op} of curl (/usr/bin/curl -s ${url})` });
+    expect(result(out, 'execve busybox-style wget')).toMatchObject({ code: 'ERR_WORM_BLOCKED', message: `${BLOCKED_PREFIX}${op} of wget (/bin/true ${url})` });
+    expect(result(out, 'execve sh -c curl')).toMatchObject({ code: 'ERR_WORM_BLOCKED', message: `${BLOCKED_PREFIX}${op} of curl (echo hi; curl ${url})` });
+    expect(out.blocked.map((r) => [r.op, r.command, r.target, r.file])).toEqual([
+      [op, 'curl', `/usr/bin/curl -s ${url}`, fixture('execve.cjs')],
+      [op, 'wget', `/bin/true ${url}`, fixture('execve.cjs')],
+      [op, 'curl', `echo hi; curl ${url}`, fixture('execve.cjs')],
+    ]);
+    // The process became child-connect.cjs, given an environment without the guard: it got it back.
+    expect(out.stdout).toContain('{"code":"ERR_WORM_BLOCKED","guarded":true}');
     expect(await rec.settle()).toEqual([]);
   });
 });
