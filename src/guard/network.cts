@@ -267,6 +267,21 @@ export function inspectorSignal(pid: unknown, hide: Function): void {
   throw blocked; // node-do-not-add-exception-line
 }
 
+/**
+ * os.networkInterfaces() on an offline machine: loopback only, in Node's shape (the key order
+ * of lib/os.js, `scopeid` on IPv6 only). The real call opens a netlink socket, which the kernel
+ * filter refuses, and Node would throw ERR_SYSTEM_ERROR, crashing libraries that ask at load.
+ */
+export function offlineInterfaces(): Record<string, object[]> {
+  const mac = '00:00:00:00:00:00';
+  return {
+    lo: [
+      { address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', mac, internal: true, cidr: '127.0.0.1/8' },
+      { address: '::1', netmask: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', family: 'IPv6', mac, internal: true, cidr: '::1/128', scopeid: 0 },
+    ],
+  };
+}
+
 function urlOf(input: unknown): string {
   try {
     if (typeof input === 'string') return input;

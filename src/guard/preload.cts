@@ -11,7 +11,7 @@
  * exports objects and the prototypes behind them), before any user code runs: require with or
  * without `node:`, createRequire, process.getBuiltinModule and ESM imports (an ESM facade reads
  * the exports object when it is first imported, so named imports bind the wrappers) all see them.
- * net, dgram, dns, child_process, worker_threads and inspector are loaded here for that
+ * net, dgram, dns, child_process, worker_threads, inspector and os are loaded here for that
  * reason; tls, http, https and http2 are not (they all end in net.Socket#connect /
  * net.Server#listen). Under the public APIs, the methods of Node's socket handles and its spawn,
  * resolver and inspector bindings are wrapped too, for whatever reaches them another way.
@@ -222,6 +222,13 @@ function installProcess(): void {
   });
 }
 
+/** os.networkInterfaces: what an offline machine answers (its netlink query is refused). */
+function installOs(os: Obj): void {
+  wrap(os, 'networkInterfaces', () => function networkInterfaces() {
+    return network().offlineInterfaces();
+  });
+}
+
 /** fetch, WebSocket, EventSource: replaced without reading the originals (that loads undici). */
 function installGlobals(): void {
   const g = globalThis as Obj;
@@ -306,6 +313,7 @@ function install(): void {
     ['inspector', installInspector],
     ['child_process', () => installChildProcess(require('node:child_process'))],
     ['process', installProcess],
+    ['os', () => installOs(require('node:os'))],
     ['worker_threads', () => installWorkers(wt)],
   ];
   if (config.denyImports) {
