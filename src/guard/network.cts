@@ -282,6 +282,52 @@ export function offlineInterfaces(): Record<string, object[]> {
   };
 }
 
+/**
+ * node:ffi (Node 26): functions of native libraries called from JavaScript. Looking up a C
+ * function that reaches the network or starts a program is refused by name, whichever library
+ * it is asked of: the socket calls, name resolution, `syscall` (which can make any of them),
+ * and the exec/spawn/fork family (the subprocess filter cannot read a command line out of raw
+ * pointers). Anything else a native library does is native code, as with process.dlopen: the
+ * kernel filter stands behind it.
+ */
+const FFI_NETWORK = /^(socket|connect|bind|listen|accept4?|sendto|sendmsg|sendmmsg|recvfrom|recvmmsg|getaddrinfo|getnameinfo|gethostbyname2?(_r)?|gethostbyaddr(_r)?|res_n?(query|search|send|querydomain)|__res_n?(query|search|send)|syscall)$/;
+const FFI_PROGRAM = /^(execv|execve|execvp|execvpe|execl|execle|execlp|fexecve|execveat|posix_spawnp?|system|popen|fork|vfork|clone3?|_Fork)$/;
+const guardedFfi = new WeakSet<object>();
+
+function ffiNames(arg: unknown): string[] {
+  if (typeof arg === 'string') return [arg];
+  if (Array.isArray(arg)) return arg.filter((x): x is string => typeof x === 'string');
+  if (arg !== null && typeof arg === 'object') return Object.keys(arg);
+  return [];
+}
+
+export function guardFfi(mod: unknown): void {
+  const proto = (mod as { DynamicLibrary?: { prototype?: Record<string, unknown> } } | null)?.DynamicLibrary?.prototype;
+  if (!proto || guardedFfi.has(proto)) return;
+  guardedFfi.add(proto);
+  for (const key of ['getFunction', 'getFunctions', 'getSymbol', 'getSymbols']) {
+    const orig = proto[key];
+    if (typeof orig !== 'function') continue;
+    const op = `ffi.${key}`;
+    const fn = function (this: { path?: unknown }, ...args: unknown[]) {
+      for (const name of ffiNames(args[0])) {
+        const network = FFI_NETWORK.test(name);
+        if (!network && !FFI_PROGRAM.test(name)) continue;
+        const lib = typeof this?.path === 'string' ? this.path : 'a native library';
+        const blocked = refuse(op, `${name} (${lib})`, {
+          hide: fn,
+          reason: network ? 'network call through node:ffi' : 'starts a program through node:ffi, around the subprocess filter',
+          text: `${op} of ${name} (${lib})`,
+        });
+        throw blocked; // node-do-not-add-exception-line
+      }
+      return apply(orig as AnyFn, this, args);
+    };
+    Object.defineProperty(fn, 'name', { value: key });
+    Object.defineProperty(proto, key, { ...Object.getOwnPropertyDescriptor(proto, key), value: fn });
+  }
+}
+
 function urlOf(input: unknown): string {
   try {
     if (typeof input === 'string') return input;

@@ -229,6 +229,42 @@ function installOs(os: Obj): void {
   });
 }
 
+/**
+ * node:ffi (Node 26) is guarded when it is loaded, not before: loading it costs ~1 ms and an
+ * ExperimentalWarning. require() and createRequire pass Module.prototype.require (not
+ * Module._load, which every uncaught error's stack would then show, since the main module is
+ * loaded through it), getBuiltinModule is wrapped; an ESM import passes neither, but loading
+ * the module emits its ExperimentalWarning, and the importing code runs only after the import's
+ * promise settles, so a microtask queued then is in time.
+ */
+function installFfi(): void {
+  const Module = require('node:module') as Obj;
+  if (!Array.isArray(Module.builtinModules) || !Module.builtinModules.includes('node:ffi')) return;
+  let done = false;
+  const guard = (mod: unknown) => {
+    if (done || mod === null || typeof mod !== 'object') return;
+    done = true;
+    network().guardFfi(mod);
+  };
+  wrap(Module.prototype, 'require', (orig) => function require(this: unknown, ...args: unknown[]) {
+    const m = apply(orig, this, args);
+    if (!done && args[0] === 'node:ffi') guard(m);
+    return m;
+  });
+  const p = process as unknown as Obj;
+  wrap(p, 'getBuiltinModule', (orig) => function getBuiltinModule(this: unknown, ...args: unknown[]) {
+    const m = apply(orig, this, args);
+    if (!done && args[0] === 'node:ffi') guard(m);
+    return m;
+  });
+  wrap(p, 'emitWarning', (orig) => function emitWarning(this: unknown, ...args: unknown[]) {
+    if (!done && typeof args[0] === 'string' && args[0].startsWith('FFI is an experimental')) {
+      queueMicrotask(() => guard((process as unknown as Obj).getBuiltinModule('node:ffi')));
+    }
+    return apply(orig, this, args);
+  });
+}
+
 /** fetch, WebSocket, EventSource: replaced without reading the originals (that loads undici). */
 function installGlobals(): void {
   const g = globalThis as Obj;
@@ -314,6 +350,7 @@ function install(): void {
     ['child_process', () => installChildProcess(require('node:child_process'))],
     ['process', installProcess],
     ['os', () => installOs(require('node:os'))],
+    ['node:ffi', installFfi],
     ['worker_threads', () => installWorkers(wt)],
   ];
   if (config.denyImports) {
