@@ -294,11 +294,24 @@ const FFI_NETWORK = /^(socket|connect|bind|listen|accept4?|sendto|sendmsg|sendmm
 const FFI_PROGRAM = /^(execv|execve|execvp|execvpe|execl|execle|execlp|fexecve|execveat|posix_spawnp?|system|popen|fork|vfork|clone3?|_Fork)$/;
 const guardedFfi = new WeakSet<object>();
 
-function ffiNames(arg: unknown): string[] {
-  if (typeof arg === 'string') return [arg];
-  if (Array.isArray(arg)) return arg.filter((x): x is string => typeof x === 'string');
-  if (arg !== null && typeof arg === 'object') return Object.keys(arg);
-  return [];
+/**
+ * The names a lookup asks for, and the argument to pass on in their place: read once (a name
+ * object whose toString changes, or a Proxy whose keys do, must not be checked as one name and
+ * resolved as another).
+ */
+function ffiNames(arg: unknown): { names: string[]; arg: unknown } {
+  if (arg === undefined) return { names: [], arg };
+  if (Array.isArray(arg)) {
+    const names = arg.map(String);
+    return { names, arg: names };
+  }
+  if (arg !== null && typeof arg === 'object') {
+    const copy: Record<string, unknown> = {};
+    for (const k of Object.keys(arg)) copy[k] = (arg as Record<string, unknown>)[k];
+    return { names: Object.keys(copy), arg: copy };
+  }
+  const name = String(arg);
+  return { names: [name], arg: name };
 }
 
 export function guardFfi(mod: unknown): void {
@@ -309,8 +322,10 @@ export function guardFfi(mod: unknown): void {
     const orig = proto[key];
     if (typeof orig !== 'function') continue;
     const op = `ffi.${key}`;
-    const fn = function (this: { path?: unknown }, ...args: unknown[]) {
-      for (const name of ffiNames(args[0])) {
+    const fn = function (this: { path?: unknown }, ...given: unknown[]) {
+      const { names, arg } = ffiNames(given[0]);
+      const args = given.length ? [arg, ...given.slice(1)] : given;
+      for (const name of names) {
         const network = FFI_NETWORK.test(name);
         if (!network && !FFI_PROGRAM.test(name)) continue;
         const lib = typeof this?.path === 'string' ? this.path : 'a native library';

@@ -108,9 +108,11 @@ function installBindings(): void {
   for (const key of ['binding', '_linkedBinding']) {
     const op = `process.${key}`;
     wrap(process as unknown as Obj, key, (orig) => function binding(this: unknown, ...args: unknown[]) {
+      // The name read once is the name passed on: an object whose toString changes between
+      // reads must not be checked as 'fs' and loaded as 'tcp_wrap'.
       const name = String(args[0]);
       if (RAW_BINDINGS.has(name) && !(name === 'pipe_wrap' && config.allowUnix)) return network().binding(op, name, binding);
-      return apply(orig, this, args);
+      return apply(orig, this, [name, ...args.slice(1)]);
     });
   }
 }

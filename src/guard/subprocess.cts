@@ -136,14 +136,48 @@ function blockedText(op: string, command: string, line: string): string {
   return `${op} of ${command} (${line.length > 300 ? `${line.slice(0, 299)}…` : line})`;
 }
 
-/** The analysis of what argv runs, also under the name argv[0] gives it (busybox-style applets). */
-function analyzeCommand(file: string, args: string[], pathEnv: string | undefined, cwd: unknown): Analysis {
+/** Node options that take the next word as their value (the scan below must skip it). */
+const NODE_VALUE_OPTIONS = new Set(['-e', '--eval', '-p', '--print', '-r', '--require', '--import', '--loader',
+  '--experimental-loader', '-C', '--conditions', '--input-type', '--title', '--env-file', '--watch-path', '--inspect-port', '--debug-port']);
+const INSPECT = /^--(inspect|inspect-brk|inspect-wait)(=|$)/;
+
+/**
+ * The option that makes a Node child start its inspector, listening on TCP, before any preload
+ * (so before its own guard) runs: on its command line up to the script (after `-e CODE` Node
+ * still reads options), or in its NODE_OPTIONS.
+ */
+function inspectorFlag(args: readonly string[], nodeOptions: string | undefined): string | null {
+  for (const w of (nodeOptions ?? '').split(/\s+/)) if (INSPECT.test(w)) return w;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (INSPECT.test(a)) return a;
+    if (a === '--' || a === '-' || !a.startsWith('-')) return null;
+    if (NODE_VALUE_OPTIONS.has(a)) i++;
+  }
+  return null;
+}
+
+/**
+ * The analysis of what argv runs, also under the name argv[0] gives it (busybox-style applets),
+ * and of a Node child's inspector options.
+ */
+function analyzeCommand(file: string, args: string[], pathEnv: string | undefined, cwd: unknown, nodeOptions?: string): Analysis {
   let a = analyze([file, ...args.slice(1)], pathEnv, cwd);
   if (!a.blocked && args[0] !== undefined && path.basename(args[0]) !== path.basename(file)) {
     const b = analyze([args[0], ...args.slice(1)], pathEnv, cwd);
     if (b.blocked) a = b;
   }
+  if (!a.blocked && isNode(file)) {
+    const flag = inspectorFlag(args.slice(1), nodeOptions);
+    if (flag) a = { blocked: { command: path.basename(file), word: file, reason: `Node inspector (${flag}) listens on TCP` }, url: a.url };
+  }
   return a;
+}
+
+function envValue(pairs: unknown, name: string): string | undefined {
+  if (!Array.isArray(pairs)) return undefined;
+  const p = pairs.find((x) => typeof x === 'string' && x.startsWith(`${name}=`)) as string | undefined;
+  return p === undefined ? undefined : p.slice(name.length + 1);
 }
 
 /**
@@ -170,7 +204,7 @@ export function spawn(child: CP.ChildProcess, options: Record<string, any>, orig
   const args: string[] = Array.isArray(options.args) ? options.args.map(String) : [options.file];
   const argv = [options.file, ...args.slice(1)];
   const pathEnv = envPath(options.envPairs);
-  const a = analyzeCommand(options.file, args, pathEnv, options.cwd);
+  const a = analyzeCommand(options.file, args, pathEnv, options.cwd, envValue(options.envPairs, 'NODE_OPTIONS'));
   if (a.blocked) {
     const sites = callSites();
     const op = publicOp(sites, 'spawn');
@@ -268,7 +302,7 @@ const SYNC_FAILURE = { status: null, signal: null, output: null, pid: 0, stdout:
 
 /** Checks a sync call; returns the refusal error, or null (after any URL warning). */
 function check(op: string, call: SyncCall, hide: Function): Error | null {
-  const a = analyze(call.argv, call.env.PATH, call.cwd);
+  const a = analyzeCommand(call.argv[0]!, nodeArgs(call), call.env.PATH, call.cwd, call.env.NODE_OPTIONS);
   if (a.blocked) {
     const line = commandLine(call.argv);
     return refuse(op, line, {
@@ -334,19 +368,23 @@ export function rawSpawn(op: string, self: unknown, args: unknown[], orig: AnyFn
   const positional = typeof args[0] === 'string';
   const o = (positional ? { file: args[0], args: args[1], cwd: args[2], envPairs: args[3] } : args[0]) as Record<string, any> | null;
   if (o === null || typeof o !== 'object' || typeof o.file !== 'string') return apply(orig, self, args);
-  const list: string[] = Array.isArray(o.args) ? o.args.map(String) : [o.file];
-  if (approved !== null && approved === startKey(o.file, list)) return apply(orig, self, args);
-  const a = analyzeCommand(o.file, list, envPath(o.envPairs), o.cwd);
+  // Read once, and what was read is what runs: an argument whose toString changes between
+  // reads must not pass the check as one command and start as another.
+  const file: string = o.file;
+  const list: string[] = Array.isArray(o.args) ? o.args.map(String) : [file];
+  const call = positional ? [file, list, ...args.slice(2)] : [{ ...o, file, args: list }];
+  if (approved !== null && approved === startKey(file, list)) return apply(orig, self, call);
+  const a = analyzeCommand(file, list, envPath(o.envPairs), o.cwd, envValue(o.envPairs, 'NODE_OPTIONS'));
   if (a.blocked) {
-    const line = commandLine([o.file, ...list.slice(1)]);
+    const line = commandLine([file, ...list.slice(1)]);
     const blocked = refuse(op, line, {
       hide, command: a.blocked.command, reason: a.blocked.reason,
       text: blockedText(op, a.blocked.command, line),
-      props: { path: o.file, spawnargs: list.slice(1) },
+      props: { path: file, spawnargs: list.slice(1) },
     });
     throw blocked; // node-do-not-add-exception-line
   }
-  return apply(orig, self, args);
+  return apply(orig, self, call);
 }
 
 /**
@@ -363,7 +401,7 @@ export function execve(self: unknown, args: unknown[], orig: AnyFn, hide: Functi
     return apply(orig, self, args); // Node's own validation and worker check
   }
   const argList = (list as unknown[]).map(String);
-  const a = analyzeCommand(file, argList, (env as Env).PATH, undefined);
+  const a = analyzeCommand(file, argList, (env as Env).PATH, undefined, (env as Env).NODE_OPTIONS);
   const line = commandLine([file, ...argList.slice(1)]);
   const op = 'process.execve';
   if (a.blocked) {
@@ -380,5 +418,5 @@ export function execve(self: unknown, args: unknown[], orig: AnyFn, hide: Functi
   } catch {
     // Node validates it
   }
-  return apply(orig, self, [file, list, newEnv]);
+  return apply(orig, self, [file, argList, newEnv]);
 }

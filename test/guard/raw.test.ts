@@ -64,6 +64,13 @@ describe('raw handles and bindings', () => {
     expect(result(out, 'Process handle spawn true')).toMatchObject({ code: null, value: '0 number' });
   });
 
+  it('uses what it checked: a name or argument whose toString changes between reads gets no further', () => {
+    // Checked as 'fs', it must be loaded as 'fs', not as 'tcp_wrap' (which has a TCP class).
+    expect(result(out, 'process.binding with a changing name')).toMatchObject({ code: null, value: 'undefined' });
+    // Checked as `sh -c 'exit 0'`, it must run as that, not as `exit 7`.
+    expect(result(out, 'Process handle spawn with a changing argument')).toMatchObject({ code: null, value: 0 });
+  });
+
   it('refuses every way to start the inspector listening from JavaScript', () => {
     thrown("process.binding('inspector').open", "process.binding('inspector').open('127.0.0.1:0')");
     const pid = out.audit.find((r) => r.event === 'start')?.pid;

@@ -3,7 +3,7 @@
  * tool is refused (ERR_WORM_BLOCKED delivered like ENOENT), nothing reaches the recorder, and
  * child_process keeps working for everything else.
  */
-import { copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -133,6 +133,28 @@ describe('--deny-command and --allow-command', () => {
     expect(out.blocked.map((r) => r.command)).toEqual(['git', 'wget']);
     expect(out.guard).toContainEqual(expect.objectContaining({ event: 'warning', command: 'curl', reason: 'URL in command arguments' }));
     expect(await rec.settle()).toEqual([]);
+  });
+});
+
+describe('a Node child told to start its inspector', () => {
+  it('is refused where it is started (the inspector listens before its own guard loads)', async () => {
+    const out = await runGuarded(fixture('inspect-children.cjs'));
+    expect(out.code, dump(out)).toBe(0);
+    const node = realpathSync(NODE); // process.execPath, as the child sees it
+    const hello = fixture('hello.cjs');
+    const refused = (c: string, op: string, line: string) =>
+      expect(result(out, c), c).toMatchObject({ code: 'ERR_WORM_BLOCKED', message: `${BLOCKED_PREFIX}child_process.${op} of node (${line})` });
+    refused('spawnSync --inspect', 'spawnSync', `${node} --inspect=127.0.0.1:0 -e 1`);
+    refused('spawn -e then --inspect-brk', 'spawn', `${node} -e 1 --inspect-brk`);
+    refused('fork execArgv --inspect-wait', 'fork', `${node} --inspect-wait=0 ${hello}`);
+    refused('execFileSync NODE_OPTIONS --inspect', 'execFileSync', `${node} ${hello}`);
+    expect(out.blocked.map((r) => r.reason)).toEqual([
+      'Node inspector (--inspect=127.0.0.1:0) listens on TCP', 'Node inspector (--inspect-brk) listens on TCP',
+      'Node inspector (--inspect-wait=0) listens on TCP', 'Node inspector (--inspect=0) listens on TCP',
+    ]);
+    // The script's own argument is not Node's option: it runs.
+    expect(result(out, 'script argument --inspect')).toMatchObject({ code: null, value: 'hello' });
+    expect(out.stderr).not.toMatch(/inspector/i);
   });
 });
 
