@@ -315,15 +315,20 @@ function installWorkers(wt: typeof WT): void {
       // workers read the environment variable instead
     }
   }
+  // A function, not a subclass: a subclass's prototype is the original class, and
+  // Object.getPrototypeOf(Worker) would hand out a constructor that starts workers unguarded.
+  // Instances keep the original prototype (instanceof, methods), whose constructor is this one.
   const Original = wt.Worker;
-  class Worker extends Original {
-    constructor(filename: string | URL, options?: WT.WorkerOptions) {
-      const listen = (globalThis as Record<symbol, unknown>)[CHANNEL_HOOK];
-      if (typeof listen === 'function') listen();
-      super(filename, (require('./workers.cjs') as typeof import('./workers.cjs')).withGuard(options, wt) as WT.WorkerOptions);
-    }
-  }
-  Object.defineProperty(Worker, 'name', { value: 'Worker' });
+  const Worker = function Worker(this: unknown, filename: string | URL, options?: WT.WorkerOptions) {
+    if (new.target === undefined) return apply(Original as unknown as AnyFn, this, [filename, options]); // Node's own TypeError
+    const listen = (globalThis as Record<symbol, unknown>)[CHANNEL_HOOK];
+    if (typeof listen === 'function') listen();
+    const guarded = (require('./workers.cjs') as typeof import('./workers.cjs')).withGuard(options, wt) as WT.WorkerOptions;
+    return Reflect.construct(Original, [filename, guarded], new.target);
+  };
+  Object.defineProperty(Worker, 'length', { value: Original.length });
+  Object.defineProperty(Worker, 'prototype', { value: Original.prototype });
+  Object.defineProperty(Original.prototype, 'constructor', { value: Worker, writable: true, configurable: true, enumerable: false });
   (wt as { Worker: unknown }).Worker = Worker;
 }
 
