@@ -119,22 +119,24 @@ function installBindings(): void {
 
 /**
  * Node's own bindings, read with the original process.binding before installBindings wraps it
- * (they are the objects Node's modules use, and internalBinding returns the same ones). A
- * deprecation warning it might print under --pending-deprecation is not the user's to see.
+ * (they are the objects Node's modules use, and internalBinding returns the same ones). Under
+ * --pending-deprecation process.binding is Node's `deprecated` wrapper, whose warning is not the
+ * user's to see. (process.noDeprecation is set back by assignment: deleting a property of
+ * process would slow every later access to it.)
  */
 function bindingReader(): (name: string) => Obj | undefined {
-  const orig = (process as unknown as Obj).binding as AnyFn;
+  const p = process as unknown as Obj;
+  const orig = p.binding as AnyFn;
+  const quiet = orig.name === 'deprecated';
   return (name) => {
-    const p = process as unknown as Obj;
-    const had = Object.getOwnPropertyDescriptor(p, 'noDeprecation');
+    const before: unknown = quiet ? p.noDeprecation : undefined;
     try {
-      p.noDeprecation = true;
+      if (quiet) p.noDeprecation = true;
       return apply(orig, process, [name]) as Obj;
     } catch {
       return undefined;
     } finally {
-      if (had) Object.defineProperty(p, 'noDeprecation', had);
-      else delete p.noDeprecation;
+      if (quiet) p.noDeprecation = before;
     }
   };
 }
@@ -148,9 +150,11 @@ const HANDLE_METHODS: readonly [string, string, readonly string[]][] = [
 
 /**
  * The layer under the public APIs: the methods of Node's socket handles, the two spawn
- * bindings, the resolver binding and the inspector binding's open. Whatever reaches one of
- * these without passing the public wrappers (a raw handle found on some object, or
- * --expose-internals) is refused here.
+ * bindings, the resolver binding's lookups and the inspector binding's open. Whatever reaches
+ * one of these without passing the public wrappers (a raw handle found on some object, or
+ * --expose-internals) is refused here. (A dns.Resolver's ChannelWrap handle is left alone: its
+ * queries need a request object only the bindings hand out, and wrapping its ~15 methods costs
+ * ~0.2 ms of every start.)
  */
 function installHandles(read: (name: string) => Obj | undefined): void {
   const tcp = read('tcp_wrap');
@@ -184,14 +188,6 @@ function installHandles(read: (name: string) => Obj | undefined): void {
     for (const key of ['getaddrinfo', 'getnameinfo']) {
       const op = `cares_wrap.${key}`;
       wrap(cares, key, () => function caresCall(this: unknown, ...args: unknown[]) {
-        return network().caresCall(op, args, caresCall);
-      });
-    }
-    const channel = cares.ChannelWrap?.prototype as Obj | undefined;
-    for (const key of channel ? Object.getOwnPropertyNames(channel) : []) {
-      if (!/^(query|getHostByAddr)/.test(key)) continue;
-      const op = `cares_wrap.ChannelWrap.${key}`;
-      wrap(channel!, key, () => function caresCall(this: unknown, ...args: unknown[]) {
         return network().caresCall(op, args, caresCall);
       });
     }
@@ -347,7 +343,6 @@ function install(): void {
   state.inProcess = typeof (globalThis as Record<symbol, unknown>)[REPORT_HOOK] === 'function';
   const read = bindingReader();
   const steps: [string, () => void][] = [
-    ['raw handles and bindings', () => installHandles(read)],
     ['process.binding', installBindings],
     ['fetch/WebSocket/EventSource', installGlobals],
     ['net', () => installNet(require('node:net'))],
@@ -355,6 +350,8 @@ function install(): void {
     ['dns', () => installDns(require('node:dns'))],
     ['inspector', installInspector],
     ['child_process', () => installChildProcess(require('node:child_process'))],
+    // After the modules above, which have loaded these bindings already.
+    ['raw handles and bindings', () => installHandles(read)],
     ['process', installProcess],
     ['os', () => installOs(require('node:os'))],
     ['node:ffi', installFfi],
