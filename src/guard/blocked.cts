@@ -240,7 +240,11 @@ export function refuse(op: string, target: string | undefined, o: RefuseOptions 
   const rec: GuardRecord = { event: 'blocked', op, reason: o.reason ?? 'network access is blocked' };
   if (target !== undefined) rec.target = target;
   if (o.command !== undefined) rec.command = o.command;
-  if (o.where?.file) Object.assign(rec, o.where);
+  if (o.where?.file) {
+    // The stack knows the line better than a scan of the source, when it is in that file.
+    const loc = userLocation(sites);
+    Object.assign(rec, loc.file === o.where.file ? loc : o.where);
+  }
   report(rec, sites);
   return blockedError(`worm-run: network access is blocked: ${o.text ?? phrase(op, target)}`, o.hide ?? refuse, o.props, o.frame);
 }

@@ -7,8 +7,11 @@
  *   sockets, servers, dgram without callback   'error' event after this tick (as ECONNREFUSED,
  *                                              EADDRINUSE); a socket then closes
  *   dgram send/connect with callback, dns      the callback, after this tick
- *   dns.promises, fetch                        rejected promise
- *   process.binding, inspector.open            thrown
+ *   dns.promises                               rejected promise
+ *   fetch                                      rejected promise: TypeError 'fetch failed', the
+ *                                              ERR_WORM_BLOCKED error as its cause
+ *   process.binding, inspector.open, the raw   thrown
+ *   handles and bindings, node:ffi lookups
  *   WebSocket, EventSource                     'error' event (with `.error`), WebSocket 'close' 1006
  *
  * The operation's name for a socket connect (`https.request`, `tls.connect`, `http2.connect`,
