@@ -109,6 +109,9 @@ function commandName(option: string, c: string): string {
 
 function nodeOption(n: string): string {
   if (!n.startsWith('-')) throw usageError(`--node-option: "${n}" is not a Node option (it must start with -)`);
+  if (/^--inspect(?:-brk|-wait|-port)?(?:=|$)/.test(n)) {
+    throw usageError(`--node-option: ${n} starts the inspector, which listens on a socket: the sandbox refuses it (debug the script outside worm-run)`);
+  }
   return n;
 }
 
