@@ -27,7 +27,7 @@ import { guardEnv } from './supervisor/prepare.js';
 import { humanGuardLine, policyRecord } from './supervisor/records.js';
 import { resolveTarget } from './target.js';
 import { targetEnvironment } from './env.js';
-import { confinement, planFilesystem, secretsPresent } from './fs/plan.js';
+import { checkLandlock, confinement, planFilesystem, secretsPresent } from './fs/plan.js';
 import { makePrivateTmp, tmpEnv } from './fs/tmp.js';
 import { INSTALL_CODE } from './paths.js';
 import { dirname, resolve } from 'node:path';
@@ -131,6 +131,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   const target = resolveTarget(command, cwd, process.env.PATH);
   if (target.kind !== 'node') throw new WormError('ERR_WORM_USAGE', `--in-process runs Node scripts only; ${target.command} is not one`);
   checkNodeMemory(policy);
+  checkLandlock(policy.fs.mode);
   const run = newRunId();
   const t0 = process.hrtime.bigint();
   // What the sandbox will let the script touch, which the trail's safety checks need too.

@@ -26,6 +26,18 @@ describe('worm-run doctor', () => {
       status: 'ok',
       detail: 'sockets of every family refused (EPERM), io_uring_setup ENOSYS; guard refused net.connect (ERR_WORM_BLOCKED)',
     });
+    // What the probe's run got, as its target measured it.
+    expect(check('kernel refusals recorded')).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^yes: the probe's \d+ refused calls came back as records/) });
+    expect(check('filesystem confinement')).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^Landlock ABI \d+, exceptions kept by /) });
+    expect(check('run namespaces')?.status).toMatch(/^(ok|warn)$/);
+  });
+
+  it('says which containment holds: its own PID namespace, or none with --namespaces off', async () => {
+    const r = await worm(['doctor', '--json'], { cwd: '/' });
+    const report = JSON.parse(r.stdout) as Report;
+    const ns = report.checks.find((c) => c.name === 'run namespaces')!;
+    if (ns.status === 'ok') expect(ns.detail).toMatch(/^PID and mount namespace.*the kernel ends every process in it/);
+    else expect(ns.detail).toMatch(/^none .*subreaper/);
   });
 
   it('prints a human report by default', async () => {

@@ -12,7 +12,8 @@
  */
 import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
-import { usageError } from '../errors.js';
+import { WormError, usageError } from '../errors.js';
+import { native } from '../native.js';
 import { HOME_SECRETS, STARTUP_FILES, SYSTEM_SECRETS } from './credentials.js';
 import { DEVICE, HANDLED, READ, WRITE } from './rights.js';
 
@@ -273,6 +274,18 @@ export function confinement(policy: FsPolicy, cwd: string, tmp: string | null, p
       return !hidden.some((h) => under(p, h));
     },
   };
+}
+
+/**
+ * The filesystem rules need Landlock (ABI 2 or later: rename across directories). A kernel
+ * without it cannot keep them, and worm-run never pretends: 125 unless --fs off.
+ */
+export function checkLandlock(mode: FsMode): void {
+  if (mode === 'off') return;
+  const abi = native.landlockInfo().abi;
+  if (abi < 2) {
+    throw new WormError('ERR_WORM_PLATFORM', `this kernel has no usable Landlock (${abi ? `ABI ${abi}` : 'none'}; ABI 2 or later is needed), so worm-run cannot keep the target's files confined; run with --fs off to go without filesystem rules (the target can then write wherever its user can)`);
+  }
 }
 
 export function planFilesystem(policy: FsPolicy, ctx: FsContext, homes = homeDirectories()): FsPlan {

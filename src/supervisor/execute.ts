@@ -15,7 +15,7 @@ import { readChannel, type ChannelStats } from '../channel.js';
 import {
   EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_WORM_FAILED, WormError, isSyscallError,
 } from '../errors.js';
-import { confinement, secretsPresent } from '../fs/plan.js';
+import { checkLandlock, confinement, secretsPresent } from '../fs/plan.js';
 import { makePrivateTmp, type PrivateTmp } from '../fs/tmp.js';
 import type { GuardRecord } from '../guard/protocol.cjs';
 import { newRunId } from '../ids.js';
@@ -70,6 +70,11 @@ export interface RunResult {
   auditHead: string | null;
   /** False when a record could not be written (a full disk): the trail is incomplete. */
   auditComplete: boolean;
+  /**
+   * What the run got, as its start record says it (measured by the target before execve):
+   * seccomp, Landlock, namespaces, containment, identity, the filesystem summary, notes.
+   */
+  protections: Record<string, unknown> | null;
 }
 
 export interface ExecuteContext {
@@ -124,7 +129,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   const base: RunResult = {
     runId, pid: null, exitCode: null, signal: null, status: EXIT_WORM_FAILED, limit: null,
     wallMs: 0, rusage: null, blocked: 0, warnings: 0, records: [], kernelRefusals: [], processesLeft: 0, error: null,
-    auditHead: null, auditComplete: true,
+    auditHead: null, auditComplete: true, protections: null,
   };
 
   // Phase 1: the target. A failure is reported once the trail is open.
@@ -133,6 +138,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   try {
     const t = resolveTarget(command, ctx.cwd, ctx.env.PATH);
     if (t.kind === 'node') checkNodeMemory(policy);
+    checkLandlock(policy.fs.mode);
     target = t;
   } catch (e) {
     if (!(e instanceof WormError)) throw e;
@@ -233,11 +239,13 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
 
   // Phase 4: the start record, before the target's first instruction.
   const notes = [...(started.note ? [started.note] : []), ...fs.summary.notes];
+  const prot = protections(handle.facts, fs.summary, {
+    guard: 'preloaded into every Node process of the run (advisory: runs inside the target)',
+    supervisorFiltered,
+  });
+  base.protections = { ...prot, filesystem: fs.summary, ...(notes.length ? { notes } : {}) };
   audit.write('info', 'start', startRecord(target, {
-    protections: protections(handle.facts, fs.summary, {
-      guard: 'preloaded into every Node process of the run (advisory: runs inside the target)',
-      supervisorFiltered,
-    }),
+    protections: prot,
     filesystem: fs.summary,
     environment: { mode: policy.env.mode, removed: removedEnv, ...(Object.keys(policy.env.set).length ? { set: Object.keys(policy.env.set) } : {}) },
     ...(notes.length ? { notes } : {}),
