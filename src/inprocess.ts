@@ -12,7 +12,7 @@
  */
 import { fstatSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { AuditTrail, describeTarget, escapeForTerminal, runFacts, targetAccess, type AuditRecord } from './audit.js';
+import { AuditTrail, describeTarget, digestCache, escapeForTerminal, runFacts, targetAccess, type AuditRecord } from './audit.js';
 import { recordBody } from './audit/record.js';
 import { WormError, usageError } from './errors.js';
 import { newRunId } from './ids.js';
@@ -139,11 +139,12 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   const hidden = policy.fs.mode === 'off' ? [] : secretsPresent(policy.fs.hide);
   const log = policy.audit.log;
   const trailPath = log && log !== '-' && !/^\/(?:dev|proc\/self)\/fd\//.test(log) ? resolve(log) : null;
-  const protect = [...(trailPath ? [trailPath] : []), ...(policy.source ? [policy.source] : [])];
+  const digests = log && policy.fs.mode !== 'off' ? digestCache() : null;
+  const protect = [...(trailPath ? [trailPath] : []), ...(policy.source ? [policy.source] : []), ...(digests ? [digests] : [])];
   const confined = confinement(policy.fs, cwd, tmp?.path ?? null, protect, hidden);
   const audit = AuditTrail.open(policy.audit, run, { human: true, access: targetAccess(undefined, confined ?? {}), inProcess: true });
   audit.setPid(process.pid);
-  const facts = audit.structured ? describeTarget(target, process.env.PATH, cwd) : { kind: target.kind, path: target.path };
+  const facts = audit.structured ? describeTarget(target, process.env.PATH, cwd, digests) : { kind: target.kind, path: target.path };
 
   // The environment and the private temporary directory, before anything reads them.
   const scrubbed = targetEnvironment(process.env, policy.env);

@@ -6,12 +6,16 @@
  * Hashes are taken before the target starts. They name the file at that moment: a target that
  * can write its own executable could change it between the hash and the start (exec by
  * descriptor would close that gap). Large files cost time (the Node binary, ~100 MB, about
- * 80 ms), so a hash is remembered in this process for a file whose device, inode, size, mtime
- * and ctime are unchanged.
+ * 80 ms), so a hash is remembered for a file whose device, inode, size, mtime and ctime are
+ * unchanged: in this process, and in a cache directory of worm-run's user (digestCache()) that
+ * the target cannot write (the caller keeps it read-only in the sandbox, and does not use it
+ * when nothing keeps the target out of it).
  */
 import { createHash } from 'node:crypto';
-import { accessSync, closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { basename, delimiter, resolve } from 'node:path';
+import {
+  accessSync, closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync,
+} from 'node:fs';
+import { basename, delimiter, join, resolve } from 'node:path';
 import type { Identity } from '../policy.js';
 import { shebang, type Target } from '../target.js';
 
@@ -32,20 +36,68 @@ export interface TargetFacts extends FileFacts {
 
 const cache = new Map<string, string>();
 
-/** SHA-256 of a file's contents, read in 4 MiB pieces. */
-export function hashFile(path: string): FileFacts {
+/** Files at least this large are worth a persistent cache entry. */
+const PERSIST_FROM = 1 << 20;
+
+/**
+ * worm-run's own digest cache ($XDG_CACHE_HOME/worm-run/sha256, or ~/.cache/...): made 0700 by
+ * worm-run's user, and not used if it is anyone else's or others may write it. Null when there
+ * is none to be had.
+ */
+export function digestCache(): string | null {
+  const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, '.cache') : null);
+  if (!base) return null;
+  const dir = join(base, 'worm-run', 'sha256');
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = statSync(dir);
+    if (st.uid !== process.geteuid?.() || (st.mode & 0o077) !== 0) return null;
+    return dir;
+  } catch {
+    return null;
+  }
+}
+
+function remembered(dir: string | null, key: string): string | undefined {
+  if (!dir) return undefined;
+  try {
+    const text = readFileSync(join(dir, key), 'latin1');
+    return /^[0-9a-f]{64}$/.test(text) ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function remember(dir: string | null, key: string, sha256: string): void {
+  if (!dir) return;
+  const tmp = join(dir, `.${key}.${process.pid}`);
+  try {
+    writeFileSync(tmp, sha256, { mode: 0o600 });
+    renameSync(tmp, join(dir, key));
+  } catch {
+    // a cache: nothing lost but time
+  }
+}
+
+/** SHA-256 of a file's contents, read in 4 MiB pieces; `persistent`: a digestCache() directory. */
+export function hashFile(path: string, persistent: string | null = null): FileFacts {
   let fd: number | undefined;
   try {
     fd = openSync(path, constants.O_RDONLY);
     const st = fstatSync(fd, { bigint: true });
-    const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    const known = cache.get(key);
-    if (known) return { path, sha256: known };
+    const key = `${st.dev}-${st.ino}-${st.size}-${st.mtimeNs}-${st.ctimeNs}`;
+    const large = st.size >= BigInt(PERSIST_FROM);
+    const known = cache.get(key) ?? (large ? remembered(persistent, key) : undefined);
+    if (known) {
+      cache.set(key, known);
+      return { path, sha256: known };
+    }
     const h = createHash('sha256');
     const buf = Buffer.allocUnsafe(4 << 20);
     for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
     const sha256 = h.digest('hex');
     cache.set(key, sha256);
+    if (large) remember(persistent, key, sha256);
     return { path, sha256 };
   } catch (e) {
     return { path, sha256: null, error: (e as NodeJS.ErrnoException).code ?? (e as Error).message };
@@ -69,24 +121,27 @@ function onPath(name: string, pathEnv: string | undefined, cwd: string): string 
 }
 
 /** The `#!` interpreter of a script; through env(1), the program env finds on PATH. */
-function scriptInterpreter(path: string, pathEnv: string | undefined, cwd: string): TargetFacts['interpreter'] {
+function scriptInterpreter(path: string, pathEnv: string | undefined, cwd: string, persistent: string | null): TargetFacts['interpreter'] {
   const words = shebang(path);
   if (!words || words.length === 0 || !words[0]) return null;
   const interp = words[0];
-  if (basename(interp) !== 'env') return hashFile(interp);
+  if (basename(interp) !== 'env') return hashFile(interp, persistent);
   const program = words.slice(1).find((w) => !w.startsWith('-'));
-  if (!program) return hashFile(interp);
+  if (!program) return hashFile(interp, persistent);
   const found = program.includes('/') ? resolve(cwd, program) : onPath(program, pathEnv, cwd);
   if (!found) return { path: program, sha256: null, error: 'not found on PATH', via: interp };
-  return { ...hashFile(found), via: interp };
+  return { ...hashFile(found, persistent), via: interp };
 }
 
-/** The target as the start record describes it. */
-export function describeTarget(target: Target, pathEnv: string | undefined = process.env.PATH, cwd = process.cwd()): TargetFacts {
+/**
+ * The target as the start record describes it. `persistent`: a digest cache the target cannot
+ * write (see digestCache), or null.
+ */
+export function describeTarget(target: Target, pathEnv: string | undefined = process.env.PATH, cwd = process.cwd(), persistent: string | null = null): TargetFacts {
   if (target.kind === 'node') {
-    return { kind: 'node', ...hashFile(target.path), interpreter: hashFile(process.execPath), node: process.version };
+    return { kind: 'node', ...hashFile(target.path, persistent), interpreter: hashFile(process.execPath, persistent), node: process.version };
   }
-  return { kind: 'binary', ...hashFile(target.path), interpreter: scriptInterpreter(target.path, pathEnv, cwd) };
+  return { kind: 'binary', ...hashFile(target.path, persistent), interpreter: scriptInterpreter(target.path, pathEnv, cwd, persistent) };
 }
 
 function hostname(): string {

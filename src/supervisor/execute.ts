@@ -10,7 +10,7 @@
  */
 import { closeSync, fstatSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { AuditTrail, describeTarget, runFacts, targetAccess, writeLine } from '../audit.js';
+import { AuditTrail, describeTarget, digestCache, runFacts, targetAccess, writeLine } from '../audit.js';
 import { readChannel, type ChannelStats } from '../channel.js';
 import {
   EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_WORM_FAILED, WormError, isSyscallError,
@@ -114,6 +114,12 @@ function startFailure(e: unknown, target: Target): WormError {
   return new WormError('ERR_WORM_SETUP', `cannot start ${target.command} under the policy: ${msg}`, EXIT_WORM_FAILED, { cause: e });
 }
 
+function digestsFor(policy: Policy): string | null {
+  if (!policy.audit.log) return null;
+  const otherUser = policy.identity !== undefined && policy.identity.uid !== process.geteuid?.();
+  return policy.fs.mode !== 'off' || otherUser ? digestCache() : null;
+}
+
 /** What the run's end reports, before the verdict. */
 interface Ending {
   status: ExitStatus;
@@ -151,7 +157,10 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   const fsPolicy = policy.audit.key && policy.fs.mode !== 'off' ? { ...policy.fs, hide: [...policy.fs.hide, policy.audit.key] } : policy.fs;
   const trailPath = policy.audit.log && policy.audit.log !== '-' && !/^\/(?:dev|proc\/self)\/fd\//.test(policy.audit.log)
     ? resolve(policy.audit.log) : null;
-  const protect = [...(trailPath ? [trailPath] : []), ...(policy.source ? [policy.source] : [])];
+  // The digest cache is trusted only where the sandbox keeps the target out of it: with
+  // filesystem rules (it is kept read-only like the trail), or a target of another user.
+  const digests = digestsFor(policy);
+  const protect = [...(trailPath ? [trailPath] : []), ...(policy.source ? [policy.source] : []), ...(digests ? [digests] : [])];
   let tmp: PrivateTmp | null = null;
   let audit: AuditTrail;
   let hidden: string[] = [];
@@ -188,7 +197,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   };
   if (!target) return fail(targetError!, null);
   // Which files run, hashed before the target starts (only when there is a trail to say it).
-  if (audit.structured) facts = describeTarget(target, ctx.env.PATH, ctx.cwd);
+  if (audit.structured) facts = describeTarget(target, ctx.env.PATH, ctx.cwd, digests);
 
   // Every Node process of the run (the script itself, or `node`, `npm`, `npx` started by a
   // binary target) loads the guard from NODE_OPTIONS and reports through this pipe.
