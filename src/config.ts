@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { WormError } from './errors.js';
 import { resolveIdentity } from './identity.js';
+import { parseEnvOption } from './env.js';
 import { defaultPolicy, type Policy } from './policy.js';
 import { UnitError, parseCount, parseDuration, parseSize } from './units.js';
 
@@ -19,7 +20,7 @@ export const CONFIG_ENV = 'WORM_RUN_CONFIG';
 type Schema = {
   type?: string | string[];
   properties?: Record<string, Schema>;
-  additionalProperties?: boolean;
+  additionalProperties?: boolean | Schema;
   items?: Schema;
   enum?: unknown[];
   pattern?: string;
@@ -98,6 +99,11 @@ export function validate(value: unknown, schema: Schema, root: Schema, path: str
     for (const [k, v] of Object.entries(obj)) {
       const sub = schema.properties[k];
       const p = path ? `${path}.${k}` : k;
+      if (!sub && typeof schema.additionalProperties === 'object') {
+        const problem = validate(v, schema.additionalProperties, root, path ? `${path}.${k}` : k);
+        if (problem) return problem;
+        continue;
+      }
       if (!sub) {
         if (schema.additionalProperties === false) {
           return `${p}: unknown setting (known here: ${Object.keys(schema.properties).filter((x) => x !== '$schema').join(', ')})`;
@@ -132,6 +138,9 @@ export interface PolicyFile {
   nodeOptions?: string[];
   audit?: { log?: string; key?: string; headFd?: number };
   mode?: 'supervised' | 'in-process';
+  filesystem?: { mode?: 'default' | 'strict' | 'off'; write?: string[]; read?: string[]; hide?: string[]; keepTmp?: boolean };
+  environment?: { mode?: 'scrub' | 'clear' | 'keep'; pass?: string[]; set?: Record<string, string> };
+  namespaces?: 'auto' | 'require' | 'off';
 }
 
 function configError(label: string, message: string): WormError {
@@ -178,6 +187,21 @@ export function policyFromDocument(doc: unknown, label: string, baseDir: string)
   if (f.audit?.key !== undefined) p.audit.key = resolve(baseDir, f.audit.key);
   if (f.audit?.headFd !== undefined) p.audit.headFd = f.audit.headFd;
   if (f.mode !== undefined) p.mode = f.mode;
+  const fs = f.filesystem ?? {};
+  if (fs.mode !== undefined) p.fs.mode = fs.mode;
+  p.fs.write = (fs.write ?? []).map((d) => resolve(baseDir, d));
+  p.fs.read = (fs.read ?? []).map((d) => resolve(baseDir, d));
+  p.fs.hide = (fs.hide ?? []).map((d) => resolve(baseDir, d));
+  if (fs.keepTmp !== undefined) p.fs.keepTmp = fs.keepTmp;
+  const env = f.environment ?? {};
+  if (env.mode !== undefined) p.env.mode = env.mode;
+  try {
+    for (const name of env.pass ?? []) parseEnvOption(name, p.env, 'environment.pass');
+    for (const [name, value] of Object.entries(env.set ?? {})) parseEnvOption(`${name}=${value}`, p.env, 'environment.set');
+  } catch (e) {
+    throw configError(label, (e as Error).message);
+  }
+  if (f.namespaces !== undefined) p.namespaces = f.namespaces;
   return p;
 }
 
@@ -196,5 +220,5 @@ export function loadPolicyFile(path: string): Policy {
   } catch (e) {
     throw configError(label, `not valid JSON: ${(e as Error).message}`);
   }
-  return policyFromDocument(doc, label, dirname(resolve(path)));
+  return { ...policyFromDocument(doc, label, dirname(resolve(path))), source: resolve(path) };
 }
