@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildC } from './helpers/cc.js';
-import { IS_ROOT, runProgram, tempDir, worm } from './helpers/run.js';
+import { BIN, IS_ROOT, PYTHON, runProgram, tempDir, worm } from './helpers/run.js';
 
 function steps(out: string): Record<string, number> {
   return Object.fromEntries(out.trim().split('\n').map((l) => {
@@ -31,10 +31,16 @@ describe.runIf(IS_ROOT)('root target without --user', () => {
     });
     // The kernel filter's refusals are recorded: that is how a reader tells the layers apart.
     for (const call of ['bpf', 'request_key', 'mount', 'fsopen']) expect(r.stderr).toMatch(new RegExp(`^worm-run: blocked ${call} by rootpaths`, 'm'));
-    // Without filesystem rules the tun device opens, and the filter refuses making it.
+    // Without filesystem rules the network devices stay unwritable.
     const off = await worm(['--fs', 'off', '--', prog]);
-    expect(steps(off.stdout)).toMatchObject({ core_pattern: 13, tun_open: 0, tunsetiff: 1, mount: 1, fsopen: 1 });
-    expect(off.stderr).toMatch(/^worm-run: blocked ioctl\(TUNSETIFF\) by rootpaths/m);
+    expect(steps(off.stdout)).toMatchObject({ core_pattern: 13, tun_open: 13, mount: 1, fsopen: 1 });
+    // A tun device opened outside and handed in: the filter refuses making an interface on it.
+    const handed = await runProgram(PYTHON, ['-c', `import os,sys; fd=os.open('/dev/net/tun', os.O_RDWR); os.dup2(fd, 0); os.execv(sys.argv[1], sys.argv[1:])`,
+      process.execPath, BIN, '--', prog, 'tun-fd']);
+    expect(steps(handed.stdout)).toEqual({ tunsetiff: 1 });
+    expect(handed.stderr).toMatch(/^worm-run: blocked ioctl\(TUNSETIFF\) by rootpaths/m);
+    const bareTun = await runProgram(PYTHON, ['-c', `import os,sys; fd=os.open('/dev/net/tun', os.O_RDWR); os.dup2(fd, 0); os.execv(sys.argv[1], sys.argv[1:])`, prog, 'tun-fd']);
+    expect(steps(bareTun.stdout)).toEqual({ tunsetiff: 0 });
   });
 
   it('still writes where the run may (its private TMPDIR, the working directory, /dev/null)', async () => {

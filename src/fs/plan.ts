@@ -82,6 +82,14 @@ export interface FsPlan {
 const DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/ptmx', '/dev/pts',
   '/dev/shm', '/dev/dri', '/dev/kfd', '/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools', '/dev/nvidia-modeset'];
 
+/**
+ * Device nodes through which the kernel itself opens connections, or that carry packets: never
+ * writable, even with --fs off (as root, writing /dev/nvme-fabrics connects to an NVMe-over-TCP
+ * target, rdma_cm makes RDMA connections, tun/tap and vhost devices put packets on the host's
+ * network).
+ */
+const NETWORK_DEVICES = ['/dev/nvme-fabrics', '/dev/infiniband', '/dev/net', '/dev/vhost-net', '/dev/vhost-vsock', '/dev/vsock', '/dev/ppp'];
+
 /** Strict mode's system: where programs and their libraries live. */
 const SYSTEM_READ = ['/usr', '/lib', '/lib32', '/lib64', '/libx32', '/bin', '/sbin', '/etc', '/proc', '/sys', '/opt'];
 
@@ -293,11 +301,15 @@ export function planFilesystem(policy: FsPolicy, ctx: FsContext, homes = homeDir
     // No filesystem rules: Landlock only refuses writes under /proc and /sys (kernel knobs a
     // root target could use to act outside the sandbox) and scopes processes.
     const rules: LandlockRule[] = [];
-    grant('/', WRITE | READ, new Map([['/proc', 0], ['/sys', 0]]), rules);
+    const none = new Map([['/proc', 0], ['/sys', 0], ...NETWORK_DEVICES.filter((d) => existsSync(d)).map((d): [string, number] => [d, 0])]);
+    grant('/', WRITE | READ, none, rules);
     return {
       landlock: { fs: WRITE, rules },
       mounts: [],
-      summary: { mode: 'off', via: 'off', read: ['/'], write: ['/ (but /proc and /sys)'], readOnly: [], hidden: [], tmp: ctx.tmp, notes: [] },
+      summary: {
+        mode: 'off', via: 'off', read: ['/'], write: [`/ (but /proc, /sys and ${NETWORK_DEVICES.join(', ')})`],
+        readOnly: [], hidden: [], tmp: ctx.tmp, notes: [],
+      },
     };
   }
   const cwd = ctx.cwd;
