@@ -146,7 +146,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   // The environment and the private temporary directory, before anything reads them.
   const scrubbed = targetEnvironment(process.env, policy.env);
   for (const k of Object.keys(process.env)) if (!(k in scrubbed.env)) delete process.env[k];
-  Object.assign(process.env, scrubbed.env, tmp ? tmpEnv(tmp.path) : {});
+  Object.assign(process.env, scrubbed.env, tmp ? tmpEnv(tmp.path, policy.env.set) : {});
   const fs = planFilesystem(policy.fs, {
     cwd, tmp: tmp?.path ?? null, mountNamespace: false, hidden,
     protect: [...protect, ...INSTALL_CODE, process.execPath],
