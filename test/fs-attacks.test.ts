@@ -464,6 +464,26 @@ describe.each(supervised.filter((v) => v.target === 'root' || v.launcher === 'no
   });
 });
 
+describe('the library API', () => {
+  // run({ cwd }) takes the working directory as given: one named through a link to a home
+  // directory once skipped the home treatment (new top-level files, writable .profile).
+  it.concurrent('a working directory named through a link to a home directory gets the home treatment (was: not)', async () => {
+    const w = makeWorld('apicwd');
+    try {
+      symlinkSync(w.home, join(w.root, 'homelink'));
+      const script = join(w.outside, 'api.mjs');
+      writeFileSync(script, `import { run } from ${JSON.stringify(join(BIN, '../../dist/index.js'))};
+const ops = ${JSON.stringify([{ op: 'create', path: 'newtop' }, { op: 'append', path: '.profile' }, { op: 'write', path: 'proj/ok.txt' }])};
+const r = await run([process.execPath, ${JSON.stringify(PROBE)}, JSON.stringify(ops)], { cwd: process.argv[2] });
+process.stdout.write(r.stdout);`);
+      const r = await runProgram(process.execPath, [script, join(w.root, 'homelink')], { env: envWith({ HOME: w.home }) });
+      expect(parseProbe(r).map((x) => x.ok || x.code)).toEqual(['EACCES', 'EACCES', true]);
+    } finally {
+      w.cleanup();
+    }
+  });
+});
+
 describe('attacks: known ways through, not fixed here (see the report)', () => {
   const v = all.find((x) => x.name.includes('own namespaces')) ?? all[0]!;
 
