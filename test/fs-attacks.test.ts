@@ -295,7 +295,7 @@ describe.each(all)('attacks: $name', (v) => {
     const setup = (w: World) => {
       plant(w.home, {
         'dotfiles/bashrc': '# real bashrc\n', '.gitconfig': '[user]\n', '.local/lib/python3.11/site-packages/': '', '.toolbin/tool': '#!/bin/sh\n',
-        '.pyenv/shims/python3': '#!/bin/sh\n', '.npm/_cacache/': '',
+        '.pyenv/shims/python3': '#!/bin/sh\n', '.npm/_cacache/': '', '.config/git/config': '[user]\n', '.config/git/credentials': `${w.marker} git\n`,
       });
       rmSync(join(w.home, '.bashrc'));
       symlinkSync('dotfiles/bashrc', join(w.home, '.bashrc'));
@@ -312,6 +312,11 @@ describe.each(all)('attacks: $name', (v) => {
       { op: 'mkdir', path: join(w.home, '.npm/_cacache/index-v5') },
       { op: 'write', path: join(w.home, 'proj/ok.txt') },
       { op: 'write', path: join(w.home, 'dotfiles/notes.txt') },
+      // A credential store inside a directory kept read-only (.config/git holds git's config
+      // and its credential file): read-only must not mean readable there.
+      { op: 'append', path: join(w.home, '.config/git/config') },
+      { op: 'read', path: join(w.home, '.config/git/credentials') },
+      { op: 'read', path: join(w.home, '.config/git/config') },
     ];
     const { got, ctl, a, cleanup } = await attack(v, setup, ops, {
       cwd: (w) => w.home, env: (w) => ({ PATH: `${join(w.home, '.toolbin')}:${process.env.PATH}` }),
@@ -319,7 +324,7 @@ describe.each(all)('attacks: $name', (v) => {
     try {
       allOk(ctl);
       // dotfiles/ itself holds an exception, so it is split: its new entries cannot be made.
-      expectResults(ops(a), got, ['EACCES', 'EACCES', 'EACCES', 'EACCES', 'EACCES', 'EACCES', 'EACCES', 'EACCES', true, 'EACCES']);
+      expectResults(ops(a), got, ['EACCES', 'EACCES', 'EACCES', 'EACCES', 'EACCES', 'EACCES', 'EACCES', 'EACCES', true, 'EACCES', 'EACCES', 'EACCES', true]);
     } finally {
       cleanup();
     }

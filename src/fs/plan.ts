@@ -88,7 +88,10 @@ const SYSTEM_READ = ['/usr', '/lib', '/lib32', '/lib64', '/libx32', '/bin', '/sb
 /** A working directory (or --write) that would open the machine to the target. */
 const TOO_WIDE = new Set(['/', '/tmp', '/var/tmp', '/etc', '/usr', '/bin', '/sbin', '/lib', '/lib64', '/boot', '/dev', '/proc', '/sys', '/var', '/home', '/root']);
 
+// Most paths asked about do not exist (credential stores a machine does not have): checked
+// without an exception first, since a thrown error costs more than the look-up itself.
 function real(p: string): string | null {
+  if (!existsSync(p)) return null;
   try {
     return realpathSync(p);
   } catch {
@@ -97,11 +100,7 @@ function real(p: string): string | null {
 }
 
 function isDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
+  return statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
 
 function under(p: string, root: string): boolean {
@@ -117,14 +116,12 @@ function leadsTo(p: string): string | null {
   if (r) return r;
   let cur = p;
   for (let i = 0; i < 40; i++) {
-    let target: string;
-    try {
-      target = readlinkSync(cur);
-    } catch {
-      // Not a link (or gone): the nearest existing directory, resolved, and the rest.
+    if (!lstatSync(cur, { throwIfNoEntry: false })?.isSymbolicLink()) {
+      // Not a link (or not there): the nearest existing directory, resolved, and the rest.
       const dir = real(dirname(cur));
       return dir ? join(dir, relative(dirname(cur), cur)) : null;
     }
+    const target = readlinkSync(cur);
     cur = isAbsolute(target) ? target : resolve(dirname(cur), target);
   }
   return null;
@@ -296,48 +293,75 @@ export function secretsPresent(extra: string[], homes = homeDirectories()): stri
  * access mapped there instead, or nothing). Directories on the way to an exception are split
  * into one rule per entry; everything else is one rule.
  */
+/** What a rule on a file can grant (Landlock refuses directory rights there). */
+const FILE_RIGHTS = FS.EXECUTE | FS.WRITE_FILE | FS.READ_FILE | FS.TRUNCATE | FS.IOCTL_DEV;
+
 function grant(root: string, access: number, except: Map<string, number>, out: LandlockRule[]): void {
-  const inside = [...except.keys()].filter((e) => e !== root && under(e, root));
-  if (inside.length === 0) {
-    const a = except.has(root) ? except.get(root)! : access;
-    if (a) out.push({ path: root, access: a });
-    return;
-  }
-  // A split directory: a rule on it would hold for everything below it, the exceptions too.
-  // It gets only the right to list it (so `ls /`, `ls ~` work), which also lists the
-  // directories below it, hidden ones included: their names show, never their contents.
-  const own = (except.has(root) ? except.get(root)! : access) & FS.READ_DIR;
-  if (own) out.push({ path: root, access: own });
-  let entries: string[];
-  try {
-    entries = readdirSync(root);
-  } catch {
-    return; // unreadable for worm-run: no rule, so nothing there for the target either
-  }
-  for (const name of entries) {
-    const p = join(root, name);
-    if (except.has(p)) {
-      const a = except.get(p)!;
-      if (a) out.push({ path: p, access: a });
-      if (!inside.some((e) => e !== p && under(e, p))) continue;
+  // Every directory above an exception: those are split; everything else gets one rule.
+  const above = new Set<string>();
+  for (const e of except.keys()) {
+    for (let d = dirname(e); !above.has(d); d = dirname(d)) {
+      above.add(d);
+      if (d === '/') break;
     }
-    let st;
+  }
+  // A path is an exception, or lies below one.
+  const excepted = (t: string) => {
+    for (let d = t; ; d = dirname(d)) {
+      if (except.has(d)) return true;
+      if (d === '/') return false;
+    }
+  };
+  const walk = (dir: string, a: number) => {
+    if (except.has(dir)) a = except.get(dir)!;
+    if (!above.has(dir)) {
+      if (a) out.push({ path: dir, access: a });
+      return;
+    }
+    // A split directory: a rule on it would hold for everything below it, the exceptions too.
+    // It gets only the right to list it (so `ls /`, `ls ~` work), which also lists the
+    // directories below it, hidden ones included: their names show, never their contents.
+    // Its entries get the access it would have had, each its own rule.
+    if (a & FS.READ_DIR) out.push({ path: dir, access: FS.READ_DIR });
+    let entries;
     try {
-      st = lstatSync(p);
+      // The types come with the names (d_type): no lstat per entry, which is most of the cost
+      // of a split directory such as /etc.
+      entries = readdirSync(dir, { withFileTypes: true });
     } catch {
-      continue;
+      return; // unreadable for worm-run: no rule, so nothing there for the target either
     }
-    if (st.isSymbolicLink()) {
-      // A rule on a link is a rule on what it points to: none for links into an exception.
-      const t = real(p);
-      if (t === null || [...except.keys()].some((e) => under(t, e) || under(e, t))) continue;
-      out.push({ path: p, access });
-    } else if (st.isDirectory() && inside.some((e) => under(e, p))) {
-      grant(p, access, except, out);
-    } else if (!except.has(p)) {
-      out.push({ path: p, access });
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      let link = e.isSymbolicLink();
+      let isDirectory = e.isDirectory();
+      if (!link && !isDirectory && !e.isFile() && !e.isCharacterDevice() && !e.isBlockDevice() && !e.isFIFO() && !e.isSocket()) {
+        // DT_UNKNOWN (some filesystems): ask.
+        const st = lstatSync(p, { throwIfNoEntry: false });
+        if (!st) continue;
+        link = st.isSymbolicLink();
+        isDirectory = st.isDirectory();
+      }
+      if (link) {
+        // A rule on a link is a rule on what it points to: the exception's own for a link that
+        // is one, none for a link into an exception or above one.
+        if (except.has(p)) {
+          const x = except.get(p)!;
+          if (x) out.push({ path: p, access: x });
+          continue;
+        }
+        const t = real(p);
+        if (t === null || excepted(t) || above.has(t)) continue;
+        if (a) out.push({ path: p, access: a });
+      } else if (isDirectory && (above.has(p) || except.has(p))) {
+        walk(p, a);
+      } else {
+        const x = (except.has(p) ? except.get(p)! : a) & (isDirectory ? ~0 : FILE_RIGHTS);
+        if (x) out.push({ path: p, access: x });
+      }
     }
-  }
+  };
+  walk(root, access);
 }
 
 function checkWide(what: string, p: string): void {
@@ -502,8 +526,8 @@ export function planFilesystem(policy: FsPolicy, ctx: FsContext, homes = homeDir
         keepAs(p, there ? READ : 0);
         if (there) homeReadOnly.push(p);
       }
-      // Entries of the home directory get rules; the directory itself only the right to list it.
-      wExcept.set(h, FS.READ_DIR);
+      // The exceptions split the home directory: its entries get rules, the directory itself
+      // only the right to list it (see grant).
       notes.push(`${h} is a home directory the target may write: new files can be made in its subdirectories, not at its top; its start-up files and the code it runs later are read-only`);
     }
     grant(w, READ | WRITE, wExcept, rules);
@@ -546,12 +570,7 @@ function gitDirectories(w: string): string[] {
   for (const e of entries) {
     if (!e.isDirectory() || e.name === '.git' || e.name === 'node_modules') continue;
     const g = join(w, e.name, '.git');
-    try {
-      lstatSync(g);
-      out.push(g);
-    } catch {
-      // none
-    }
+    if (lstatSync(g, { throwIfNoEntry: false })) out.push(g);
   }
   return out;
 }
