@@ -531,7 +531,7 @@ describe('attacks: known ways through, not fixed here (see the report)', () => {
 });
 
 // Case-insensitive directories (ext4/tmpfs casefold) would let ~/.SSH be what ssh opens as
-// ~/.ssh; worm-run matches the names without regard to case (unit-tested in fs-plan.test.ts).
+// ~/.ssh; worm-run matches the names without regard to case (test/fs-plan.test.ts checks the matching).
 // This kernel has no casefold support, so no real process can show it here.
 const casefold: Feature = existsSync('/sys/fs/unicode')
   ? { ok: false, reason: 'needs a casefold filesystem made for the test (not written yet)' }
