@@ -28,6 +28,6 @@
 export { AuditTrail, writeLine, type AuditEvent, type AuditLevel, type AuditRecord, type AuditSettings, type TrailOptions, type TrailSummary } from './audit/trail.js';
 export { escapeForTerminal } from './audit/escape.js';
 export { targetAccess, type TargetAccess } from './audit/safety.js';
-export { describeTarget, digestCache, runFacts } from './audit/facts.js';
+export { describeTarget, digestCache, runFacts, trustedDigestCache } from './audit/facts.js';
 export { verifyTrail, formatReport, parseHeads, type VerifyReport, type VerifyOptions, type Problem, type ProblemKind, type HeadLine, type RunReport } from './audit/verify.js';
 export { generateKeyPair, loadPublicKey, keyId, type GeneratedKeyPair, type KeyPairPaths } from './audit/keys.js';

@@ -12,7 +12,7 @@
  */
 import { fstatSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { AuditTrail, describeTarget, digestCache, escapeForTerminal, runFacts, targetAccess, type AuditRecord } from './audit.js';
+import { AuditTrail, describeTarget, trustedDigestCache, escapeForTerminal, runFacts, targetAccess, type AuditRecord } from './audit.js';
 import { recordBody } from './audit/record.js';
 import { WormError, usageError } from './errors.js';
 import { newRunId } from './ids.js';
@@ -27,7 +27,7 @@ import { guardEnv } from './supervisor/prepare.js';
 import { humanGuardLine, policyRecord } from './supervisor/records.js';
 import { resolveTarget } from './target.js';
 import { targetEnvironment } from './env.js';
-import { checkLandlock, confinement, planFilesystem, secretsPresent } from './fs/plan.js';
+import { checkLandlock, confinement, planFilesystem, secretsPresent, writableRoots } from './fs/plan.js';
 import { makePrivateTmp, tmpEnv } from './fs/tmp.js';
 import { INSTALL_CODE } from './paths.js';
 import { dirname, resolve } from 'node:path';
@@ -139,8 +139,8 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   const hidden = policy.fs.mode === 'off' ? [] : secretsPresent(policy.fs.hide);
   const log = policy.audit.log;
   const trailPath = log && log !== '-' && !/^\/(?:dev|proc\/self)\/fd\//.test(log) ? resolve(log) : null;
-  const digests = log && policy.fs.mode !== 'off' ? digestCache() : null;
-  const protect = [...(trailPath ? [trailPath] : []), ...(policy.source ? [policy.source] : []), ...(digests ? [digests] : [])];
+  const digests = log && policy.fs.mode !== 'off' ? trustedDigestCache(writableRoots(policy.fs, cwd, tmp?.path ?? null)) : null;
+  const protect = [...(trailPath ? [trailPath] : []), ...(policy.source ? [policy.source] : [])];
   const confined = confinement(policy.fs, cwd, tmp?.path ?? null, protect, hidden);
   const audit = AuditTrail.open(policy.audit, run, { human: true, access: targetAccess(undefined, confined ?? {}), inProcess: true });
   audit.setPid(process.pid);
@@ -149,7 +149,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   // The environment and the private temporary directory, before anything reads them.
   const scrubbed = targetEnvironment(process.env, policy.env);
   for (const k of Object.keys(process.env)) if (!(k in scrubbed.env)) delete process.env[k];
-  Object.assign(process.env, scrubbed.env, tmp ? tmpEnv(tmp.path) : {});
+  Object.assign(process.env, scrubbed.env, tmp ? tmpEnv(tmp.path, policy.env.set) : {});
   const fs = planFilesystem(policy.fs, {
     cwd, tmp: tmp?.path ?? null, mountNamespace: false, hidden,
     protect: [...protect, ...INSTALL_CODE, process.execPath],

@@ -1,8 +1,8 @@
 /**
  * The start record's SHA-256 of the Node binary comes from a cache of worm-run's user (hashing
- * ~100 MB costs ~80 ms a run). The cache is trusted only where the target cannot write it: with
- * filesystem rules it is outside what the sandbox may write; with --fs off (and the same user)
- * it is not used at all.
+ * ~100 MB costs ~80 ms a run). The cache is trusted only where the target cannot write it:
+ * outside every directory the sandbox lets it write; with --fs off (and the same user) it is
+ * not used at all.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -17,39 +17,39 @@ function interpreterSha(log: string): string {
   return ((start.target as { interpreter: { sha256: string } }).interpreter).sha256;
 }
 
+/** A cache directory holding a false digest for this Node binary. */
+function poisoned(base: string): void {
+  const d = join(base, 'worm-run', 'sha256');
+  mkdirSync(d, { recursive: true, mode: 0o700 });
+  const st = statSync(process.execPath, { bigint: true });
+  writeFileSync(join(d, `${st.dev}-${st.ino}-${st.size}-${st.mtimeNs}-${st.ctimeNs}`), 'f'.repeat(64));
+}
+
 describe('the digest cache', () => {
-  it('gives the true hash, run after run, and the target cannot write it even inside its working directory', async () => {
+  it('outside the writable directories: used, run after run, with the true digest', async () => {
+    const cache = tempDir();
     const dir = tempDir();
-    // The cache sits in the directory the target may write: only worm-run's protection of it
-    // (a read-only bind, or split rules) keeps the target out.
-    const cache = join(dir, 'cache');
-    const env = testEnv({ XDG_CACHE_HOME: cache });
-    const script = join(dir, 'poison.js');
-    // The target tries to plant a false digest for every entry it can see.
-    writeFileSync(script, `
-      const fs = require('fs'); const d = process.argv[2];
-      let wrote = 0;
-      try { for (const f of fs.readdirSync(d)) { try { fs.writeFileSync(d + '/' + f, '0'.repeat(64)); wrote++; } catch {} } } catch {}
-      try { fs.writeFileSync(d + '/planted', '0'.repeat(64)); wrote++; } catch {}
-      console.log('wrote', wrote);
-    `);
-    const d = join(cache, 'worm-run', 'sha256');
+    writeFileSync(join(dir, 'x.js'), '');
     for (const i of [1, 2]) {
       const log = join(tempDir(), `run${i}.jsonl`);
-      const r = await worm(['--audit-log', log, script, d], { env, cwd: dir });
-      expect(r.stdout).toBe('wrote 0\n');
+      await worm(['--audit-log', log, join(dir, 'x.js')], { env: testEnv({ XDG_CACHE_HOME: cache }), cwd: dir });
       expect(interpreterSha(log)).toBe(nodeSha);
     }
-    expect(statSync(d).mode & 0o777).toBe(0o700);
+    expect(statSync(join(cache, 'worm-run', 'sha256')).mode & 0o777).toBe(0o700);
+  });
+
+  it('inside a directory the target may write: not used (a target could have planted a false digest there)', async () => {
+    const dir = tempDir();
+    poisoned(join(dir, 'cache'));
+    writeFileSync(join(dir, 'x.js'), '');
+    const log = join(tempDir(), 'in.jsonl');
+    await worm(['--audit-log', log, join(dir, 'x.js')], { env: testEnv({ XDG_CACHE_HOME: join(dir, 'cache') }), cwd: dir });
+    expect(interpreterSha(log)).toBe(nodeSha);
   });
 
   it('is not used with --fs off, where a target of the same user could have written it', async () => {
     const cache = tempDir();
-    const d = join(cache, 'worm-run', 'sha256');
-    mkdirSync(d, { recursive: true, mode: 0o700 });
-    // An entry for this Node binary that lies.
-    const st = statSync(process.execPath, { bigint: true });
-    writeFileSync(join(d, `${st.dev}-${st.ino}-${st.size}-${st.mtimeNs}-${st.ctimeNs}`), 'f'.repeat(64));
+    poisoned(cache);
     const env = testEnv({ XDG_CACHE_HOME: cache });
     const dir = tempDir();
     writeFileSync(join(dir, 'x.js'), '');

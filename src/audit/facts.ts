@@ -13,9 +13,9 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  accessSync, closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync,
+  accessSync, closeSync, constants, existsSync, fstatSync, mkdirSync, realpathSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync,
 } from 'node:fs';
-import { basename, delimiter, join, resolve } from 'node:path';
+import { basename, delimiter, dirname, join, relative, resolve } from 'node:path';
 import type { Identity } from '../policy.js';
 import { shebang, type Target } from '../target.js';
 
@@ -56,6 +56,26 @@ export function digestCache(): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The digest cache, unless it lies in a directory the target may write (`writable`): then a
+ * target could plant a false digest, and the cache is not used (nor made).
+ */
+export function trustedDigestCache(writable: string[]): string | null {
+  const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, '.cache') : null);
+  if (!base) return null;
+  const target = resolve(base, 'worm-run', 'sha256');
+  let probe = target;
+  for (; !existsSync(probe) && dirname(probe) !== probe; probe = dirname(probe));
+  let realTarget: string;
+  try {
+    realTarget = join(realpathSync(probe), relative(probe, target));
+  } catch {
+    return null;
+  }
+  if (writable.some((w) => realTarget === w || realTarget.startsWith(`${w}/`))) return null;
+  return digestCache();
 }
 
 function remembered(dir: string | null, key: string): string | undefined {

@@ -10,12 +10,13 @@
  * directly in a split directory get no rule (a new file at the top of a home directory used as
  * the working directory cannot be made). The summary says which way each protection holds.
  */
-import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { dirname, join, resolve, sep } from 'node:path';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { WormError, usageError } from '../errors.js';
 import { native } from '../native.js';
-import { HOME_SECRETS, STARTUP_FILES, SYSTEM_SECRETS } from './credentials.js';
-import { DEVICE, HANDLED, READ, WRITE } from './rights.js';
+import { GUARD_PRELOAD } from '../paths.js';
+import { HOME_SECRETS, LATER_CODE, STARTUP_FILES, SYSTEM_SECRETS } from './credentials.js';
+import { DEVICE, FS, HANDLED, READ, WRITE } from './rights.js';
 
 export type FsMode = 'default' | 'strict' | 'off';
 
@@ -96,7 +97,10 @@ const SYSTEM_READ = ['/usr', '/lib', '/lib32', '/lib64', '/libx32', '/bin', '/sb
 /** A working directory (or --write) that would open the machine to the target. */
 const TOO_WIDE = new Set(['/', '/tmp', '/var/tmp', '/etc', '/usr', '/bin', '/sbin', '/lib', '/lib64', '/boot', '/dev', '/proc', '/sys', '/var', '/home', '/root']);
 
+// Most paths asked about do not exist (credential stores a machine does not have): checked
+// without an exception first, since a thrown error costs more than the look-up itself.
 function real(p: string): string | null {
+  if (!existsSync(p)) return null;
   try {
     return realpathSync(p);
   } catch {
@@ -105,15 +109,116 @@ function real(p: string): string | null {
 }
 
 function isDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
+  return statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
 
 function under(p: string, root: string): boolean {
   return p === root || p.startsWith(root === '/' ? '/' : root + sep);
+}
+
+/**
+ * Where a path leads: its real path, or for a dangling symbolic link the path its chain of links
+ * ends at (a file the target could make, which then becomes what the link names).
+ */
+function leadsTo(p: string): string | null {
+  const r = real(p);
+  if (r) return r;
+  let cur = p;
+  for (let i = 0; i < 40; i++) {
+    if (!lstatSync(cur, { throwIfNoEntry: false })?.isSymbolicLink()) {
+      // Not a link (or not there): the nearest existing directory, resolved, and the rest.
+      const dir = real(dirname(cur));
+      return dir ? join(dir, relative(dirname(cur), cur)) : null;
+    }
+    const target = readlinkSync(cur);
+    cur = isAbsolute(target) ? target : resolve(dirname(cur), target);
+  }
+  return null;
+}
+
+interface MountEntry {
+  dev: string;
+  root: string;
+  point: string;
+}
+
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** This process's mounts (/proc/self/mountinfo): device, root within the filesystem, mount point. */
+function mountTable(): MountEntry[] {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => {
+      const f = l.split(' ');
+      return { dev: f[2]!, root: unescapeMount(f[3]!), point: unescapeMount(f[4]!) };
+    });
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The other paths of a file through other mounts of its filesystem (a bind mount of a home, or
+ * of a directory above it). Landlock rules belong to inodes, and a mount over one path does not
+ * cover another: each such path must be hidden too, or it leads around the hiding.
+ */
+export function mountAliases(p: string, table: MountEntry[] = mountTable()): string[] {
+  let best: MountEntry | null = null;
+  for (const m of table) if (under(p, m.point) && (!best || m.point.length >= best.point.length)) best = m;
+  if (!best) return [];
+  let st;
+  try {
+    st = statSync(p);
+  } catch {
+    return [];
+  }
+  const rel = relative(best.point, p);
+  const inFs = rel ? join(best.root, rel) : best.root;
+  const out: string[] = [];
+  for (const m of table) {
+    if (m === best || m.dev !== best.dev || !under(inFs, m.root)) continue;
+    const r2 = relative(m.root, inFs);
+    const a = r2 ? join(m.point, r2) : m.point;
+    if (a === p) continue;
+    try {
+      const s2 = statSync(a);
+      if (s2.ino === st.ino && s2.dev === st.dev) out.push(a);
+    } catch {
+      // covered by another mount, or gone
+    }
+  }
+  return out;
+}
+
+/** Where a credential's own symbolic links may lead without being hidden there: the system's code. */
+const NOT_HIDDEN_THROUGH_LINKS = ['/usr', '/lib', '/lib32', '/lib64', '/libx32', '/bin', '/sbin', '/proc', '/sys', '/dev', '/nix/store', '/snap'];
+
+/**
+ * Symbolic links inside a credential store that lead out of it (~/.ssh/id_rsa -> /vault/key):
+ * hiding the store hides the link, not the file it names.
+ */
+function linksOut(store: string, add: (p: string) => void): void {
+  let budget = 256;
+  const walk = (dir: string, depth: number) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (--budget < 0) return;
+      const p = join(dir, e.name);
+      if (e.isSymbolicLink()) {
+        const t = real(p);
+        if (t && !under(t, store) && !TOO_WIDE.has(t) && !NOT_HIDDEN_THROUGH_LINKS.some((d) => under(t, d))) add(t);
+      } else if (e.isDirectory() && depth > 0) {
+        walk(p, depth - 1);
+      }
+    }
+  };
+  walk(store, 3);
 }
 
 /** Home directories worth checking: root's, /home/*, $HOME, and every account's with a uid of 1000 or more. */
@@ -156,17 +261,23 @@ export function secretsPresent(extra: string[], homes = homeDirectories()): stri
     if (r) out.add(r);
   };
   for (const home of homes) {
-    let names: Set<string>;
+    // Matched without regard to case: on a case-insensitive directory ~/.SSH is what ssh opens
+    // as ~/.ssh (elsewhere hiding it as well costs nothing).
+    const names = new Map<string, string[]>();
     try {
-      names = new Set(readdirSync(home));
+      for (const n of readdirSync(home)) {
+        const k = n.toLowerCase();
+        names.set(k, [...(names.get(k) ?? []), n]);
+      }
     } catch {
       continue;
     }
     for (const s of HOME_SECRETS) {
-      const first = s.split('/')[0]!;
-      if (!names.has(first)) continue;
-      const p = join(home, s);
-      if (s === first || existsSync(p)) add(p);
+      const [first, ...rest] = s.split('/');
+      for (const name of names.get(first!.toLowerCase()) ?? []) {
+        const p = join(home, name, ...rest);
+        if (rest.length === 0 || existsSync(p)) add(p);
+      }
     }
   }
   for (const s of SYSTEM_SECRETS) for (const p of expand(s)) add(p);
@@ -174,6 +285,15 @@ export function secretsPresent(extra: string[], homes = homeDirectories()): stri
     const p = resolve(h);
     if (existsSync(p)) add(p);
   }
+  for (const p of [...out]) {
+    try {
+      if (lstatSync(p).isDirectory()) linksOut(p, add);
+    } catch {
+      // gone
+    }
+  }
+  const table = mountTable();
+  for (const p of [...out]) for (const a of mountAliases(p, table)) out.add(a);
   return [...out];
 }
 
@@ -182,47 +302,75 @@ export function secretsPresent(extra: string[], homes = homeDirectories()): stri
  * access mapped there instead, or nothing). Directories on the way to an exception are split
  * into one rule per entry; everything else is one rule.
  */
+/** What a rule on a file can grant (Landlock refuses directory rights there). */
+const FILE_RIGHTS = FS.EXECUTE | FS.WRITE_FILE | FS.READ_FILE | FS.TRUNCATE | FS.IOCTL_DEV;
+
 function grant(root: string, access: number, except: Map<string, number>, out: LandlockRule[]): void {
-  const inside = [...except.keys()].filter((e) => e !== root && under(e, root));
-  if (except.has(root)) {
-    const a = except.get(root)!;
-    if (a) out.push({ path: root, access: a });
-    if (inside.length === 0) return;
-  }
-  if (inside.length === 0) {
-    out.push({ path: root, access });
-    return;
-  }
-  let entries: string[];
-  try {
-    entries = readdirSync(root);
-  } catch {
-    return; // unreadable for worm-run: no rule, so nothing there for the target either
-  }
-  for (const name of entries) {
-    const p = join(root, name);
-    if (except.has(p)) {
-      const a = except.get(p)!;
-      if (a) out.push({ path: p, access: a });
-      if (!inside.some((e) => e !== p && under(e, p))) continue;
+  // Every directory above an exception: those are split; everything else gets one rule.
+  const above = new Set<string>();
+  for (const e of except.keys()) {
+    for (let d = dirname(e); !above.has(d); d = dirname(d)) {
+      above.add(d);
+      if (d === '/') break;
     }
-    let st;
+  }
+  // A path is an exception, or lies below one.
+  const excepted = (t: string) => {
+    for (let d = t; ; d = dirname(d)) {
+      if (except.has(d)) return true;
+      if (d === '/') return false;
+    }
+  };
+  const walk = (dir: string, a: number) => {
+    if (except.has(dir)) a = except.get(dir)!;
+    if (!above.has(dir)) {
+      if (a) out.push({ path: dir, access: a });
+      return;
+    }
+    // A split directory: a rule on it would hold for everything below it, the exceptions too.
+    // It gets only the right to list it (so `ls /`, `ls ~` work), which also lists the
+    // directories below it, hidden ones included: their names show, never their contents.
+    // Its entries get the access it would have had, each its own rule.
+    if (a & FS.READ_DIR) out.push({ path: dir, access: FS.READ_DIR });
+    let entries;
     try {
-      st = lstatSync(p);
+      // The types come with the names (d_type): no lstat per entry, which is most of the cost
+      // of a split directory such as /etc.
+      entries = readdirSync(dir, { withFileTypes: true });
     } catch {
-      continue;
+      return; // unreadable for worm-run: no rule, so nothing there for the target either
     }
-    if (st.isSymbolicLink()) {
-      // A rule on a link is a rule on what it points to: none for links into an exception.
-      const t = real(p);
-      if (t === null || [...except.keys()].some((e) => under(t, e) || under(e, t))) continue;
-      out.push({ path: p, access });
-    } else if (st.isDirectory() && inside.some((e) => under(e, p))) {
-      grant(p, access, except, out);
-    } else if (!except.has(p)) {
-      out.push({ path: p, access });
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      let link = e.isSymbolicLink();
+      let isDirectory = e.isDirectory();
+      if (!link && !isDirectory && !e.isFile() && !e.isCharacterDevice() && !e.isBlockDevice() && !e.isFIFO() && !e.isSocket()) {
+        // DT_UNKNOWN (some filesystems): ask.
+        const st = lstatSync(p, { throwIfNoEntry: false });
+        if (!st) continue;
+        link = st.isSymbolicLink();
+        isDirectory = st.isDirectory();
+      }
+      if (link) {
+        // A rule on a link is a rule on what it points to: the exception's own for a link that
+        // is one, none for a link into an exception or above one.
+        if (except.has(p)) {
+          const x = except.get(p)!;
+          if (x) out.push({ path: p, access: x });
+          continue;
+        }
+        const t = real(p);
+        if (t === null || excepted(t) || above.has(t)) continue;
+        if (a) out.push({ path: p, access: a });
+      } else if (isDirectory && (above.has(p) || except.has(p))) {
+        walk(p, a);
+      } else {
+        const x = (except.has(p) ? except.get(p)! : a) & (isDirectory ? ~0 : FILE_RIGHTS);
+        if (x) out.push({ path: p, access: x });
+      }
     }
-  }
+  };
+  walk(root, access);
 }
 
 function checkWide(what: string, p: string): void {
@@ -265,16 +413,17 @@ export function writableRoots(policy: FsPolicy, cwd: string, tmp: string | null)
 export function confinement(policy: FsPolicy, cwd: string, tmp: string | null, protect: string[], hidden: string[]):
   { writable(path: string): boolean; readable(path: string): boolean } | null {
   if (policy.mode === 'off') return null;
+  cwd = real(cwd) ?? cwd;
   const roots = writableRoots(policy, cwd, tmp);
   const kept = protectedPaths(protect, roots);
-  const homeCwd = homeDirectories().includes(cwd);
+  const splitHomes = homeDirectories().filter((h) => roots.some((w) => under(h, w)));
   return {
     writable(path: string): boolean {
       const p = real(path) ?? resolve(path);
       if (kept.some((k) => under(p, k))) return false;
       // A directory that holds a kept entry: that entry cannot be replaced in it.
       if (kept.some((k) => dirname(k) === p)) return false;
-      if (homeCwd && p === cwd) return false; // split: no rule on the home directory itself
+      if (splitHomes.includes(p)) return false; // split: no rule on a writable home directory itself
       return roots.some((w) => under(p, w));
     },
     readable(path: string): boolean {
@@ -312,7 +461,8 @@ export function planFilesystem(policy: FsPolicy, ctx: FsContext, homes = homeDir
       },
     };
   }
-  const cwd = ctx.cwd;
+  // The working directory as the kernel sees it (a library caller may name it through a link).
+  const cwd = real(ctx.cwd) ?? ctx.cwd;
   checkWide('the working directory', cwd);
   const explicit = (list: string[], flag: string) => list.map((d) => {
     const r = real(resolve(cwd, d));
@@ -323,19 +473,28 @@ export function planFilesystem(policy: FsPolicy, ctx: FsContext, homes = homeDir
   const extraWrite = explicit(policy.write, '--write');
   const extraRead = explicit(policy.read, '--read');
   const writable = [cwd, ...(ctx.tmp ? [ctx.tmp] : []), ...extraWrite];
-  // What the user names explicitly is theirs to give: it is not hidden.
+  // What the user names explicitly is theirs to give: a credential store named by --write or
+  // --read (or one of its directories), or the working directory itself being in one, is not
+  // hidden. A directory that merely holds one (--write ~/.config, --read ~) un-hides nothing.
   const hidden = (ctx.hidden ?? secretsPresent(policy.hide, homes))
-    .filter((h) => ![...extraWrite, ...extraRead].some((x) => under(x, h) || under(h, x)));
+    .filter((h) => ![cwd, ...extraWrite, ...extraRead].some((x) => under(x, h)));
   const notes: string[] = [];
 
-  // Read-only inside writable directories: .git (hooks and config run later, outside),
-  // shell start-up files when working in a home directory, and worm-run's own files.
+  // Read-only inside writable directories: .git (hooks and config run later, outside) at the
+  // top of a writable directory and one level down (a job directory holding a checkout), and
+  // worm-run's own files. A .git that is a link is kept read-only where it leads.
   const readOnly = new Set<string>();
   for (const w of writable) {
-    if (existsSync(join(w, '.git'))) readOnly.add(join(w, '.git'));
+    for (const g of gitDirectories(w)) readOnly.add(g);
   }
-  const homeCwd = homes.includes(cwd);
   for (const p of protectedPaths(ctx.protect, writable)) readOnly.add(p);
+
+  // A home directory that the target may write (the working directory, --write, or below
+  // one): its start-up files and the code it runs later must stay as they are, and one that
+  // does not exist yet must not be made. That needs rules per entry whatever the machine
+  // offers: a bind cannot cover a path that does not exist.
+  const homesIn = (w: string) => homes.filter((h) => under(h, w));
+  const pathDirs = (process.env.PATH ?? '').split(':').filter((d) => isAbsolute(d)).map((d) => resolve(d));
 
   const rules: LandlockRule[] = [];
   const mounts: MountRule[] = [];
@@ -353,24 +512,48 @@ export function planFilesystem(policy: FsPolicy, ctx: FsContext, homes = homeDir
   if (policy.mode === 'default') {
     grant('/', READ, except, rules);
   } else {
-    const reads = [...SYSTEM_READ, ...ctx.needed, ...extraRead].map((p) => real(p)).filter((p): p is string => p !== null);
+    // Strict: the system, the target and its interpreter, --read, and worm-run's guard (which
+    // every Node process of the run loads).
+    const reads = [...SYSTEM_READ, ...ctx.needed, ...extraRead, dirname(GUARD_PRELOAD)].map((p) => real(p)).filter((p): p is string => p !== null);
     for (const r of new Set(reads)) grant(r, READ, except, rules);
   }
 
-  // Writing. A home directory as the working directory is split whatever the machine offers:
-  // its start-up files must stay read-only, and one that does not exist yet must not be made.
+  // Writing.
+  const homeReadOnly: string[] = [];
+  const mounted = new Set<string>();
   for (const w of writable) {
     const wExcept = new Map(except);
+    const keepAs = (p: string, access: number) => {
+      // The path itself, and where it leads when that is elsewhere in this writable directory.
+      wExcept.set(p, access);
+      const t = leadsTo(p);
+      if (t && t !== p && under(t, w)) wExcept.set(t, access);
+    };
+    const homesHere = homesIn(w);
     for (const r of readOnly) {
       if (!under(r, w)) continue;
-      if (ctx.mountNamespace && !(homeCwd && w === cwd)) mounts.push({ kind: 'ro', target: r });
-      else wExcept.set(r, READ);
+      if (ctx.mountNamespace && homesHere.length === 0) {
+        // The bind follows links: it covers what the path leads to.
+        const t = real(r);
+        if (t && !mounted.has(t)) {
+          mounted.add(t);
+          mounts.push({ kind: 'ro', target: r });
+        }
+      } else {
+        keepAs(r, READ);
+      }
     }
-    if (homeCwd && w === cwd) {
-      for (const f of STARTUP_FILES) wExcept.set(join(w, f), existsSync(join(w, f)) ? READ : 0);
-      // Entries of the working directory itself get rules; the directory does not.
-      wExcept.set(w, READ);
-      notes.push(`the working directory ${w} is a home directory: new files can be made in its subdirectories, not at its top`);
+    for (const h of homesHere) {
+      const later = [...STARTUP_FILES, ...LATER_CODE].map((f) => join(h, f));
+      for (const d of pathDirs) if (under(d, h) && d !== h) later.push(d);
+      for (const p of later) {
+        const there = existsSync(p);
+        keepAs(p, there ? READ : 0);
+        if (there) homeReadOnly.push(p);
+      }
+      // The exceptions split the home directory: its entries get rules, the directory itself
+      // only the right to list it (see grant).
+      notes.push(`${h} is a home directory the target may write: new files can be made in its subdirectories, not at its top; its start-up files and the code it runs later are read-only`);
     }
     grant(w, READ | WRITE, wExcept, rules);
   }
@@ -390,10 +573,29 @@ export function planFilesystem(policy: FsPolicy, ctx: FsContext, homes = homeDir
       via: ctx.mountNamespace ? 'landlock and mount namespace' : 'landlock',
       read: policy.mode === 'default' ? ['/'] : [...new Set([...SYSTEM_READ, ...ctx.needed, ...extraRead])],
       write: writable,
-      readOnly: [...readOnly, ...(homeCwd ? STARTUP_FILES.map((f) => join(cwd, f)).filter((p) => existsSync(p)) : [])],
+      readOnly: [...readOnly, ...homeReadOnly],
       hidden,
       tmp: ctx.tmp,
       notes,
     },
   };
+}
+
+/** The .git of a writable directory and of its subdirectories (one level down, a bounded look). */
+function gitDirectories(w: string): string[] {
+  const out: string[] = [];
+  if (existsSync(join(w, '.git'))) out.push(join(w, '.git'));
+  let entries;
+  try {
+    entries = readdirSync(w, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  if (entries.length > 4096) return out;
+  for (const e of entries) {
+    if (!e.isDirectory() || e.name === '.git' || e.name === 'node_modules') continue;
+    const g = join(w, e.name, '.git');
+    if (lstatSync(g, { throwIfNoEntry: false })) out.push(g);
+  }
+  return out;
 }

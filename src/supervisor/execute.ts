@@ -10,12 +10,12 @@
  */
 import { closeSync, fstatSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { AuditTrail, describeTarget, digestCache, runFacts, targetAccess, writeLine } from '../audit.js';
+import { AuditTrail, describeTarget, runFacts, targetAccess, trustedDigestCache, writeLine } from '../audit.js';
 import { readChannel, type ChannelStats } from '../channel.js';
 import {
   EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_WORM_FAILED, WormError, isSyscallError,
 } from '../errors.js';
-import { checkLandlock, confinement, secretsPresent } from '../fs/plan.js';
+import { checkLandlock, confinement, secretsPresent, writableRoots } from '../fs/plan.js';
 import { makePrivateTmp, type PrivateTmp } from '../fs/tmp.js';
 import type { GuardRecord } from '../guard/protocol.cjs';
 import { newRunId } from '../ids.js';
@@ -114,10 +114,16 @@ function startFailure(e: unknown, target: Target): WormError {
   return new WormError('ERR_WORM_SETUP', `cannot start ${target.command} under the policy: ${msg}`, EXIT_WORM_FAILED, { cause: e });
 }
 
-function digestsFor(policy: Policy): string | null {
+/**
+ * The digest cache, where the sandbox keeps the target out of it: with filesystem rules, when
+ * it lies outside every directory the target may write (a cache inside one is not used), or
+ * for a target of another user.
+ */
+function digestsFor(policy: Policy, cwd: string, tmp: string | null): string | null {
   if (!policy.audit.log) return null;
   const otherUser = policy.identity !== undefined && policy.identity.uid !== process.geteuid?.();
-  return policy.fs.mode !== 'off' || otherUser ? digestCache() : null;
+  if (policy.fs.mode === 'off' && !otherUser) return null;
+  return trustedDigestCache(policy.fs.mode === 'off' ? [] : writableRoots(policy.fs, cwd, tmp));
 }
 
 /** What the run's end reports, before the verdict. */
@@ -159,8 +165,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     ? resolve(policy.audit.log) : null;
   // The digest cache is trusted only where the sandbox keeps the target out of it: with
   // filesystem rules (it is kept read-only like the trail), or a target of another user.
-  const digests = digestsFor(policy);
-  const protect = [...(trailPath ? [trailPath] : []), ...(policy.source ? [policy.source] : []), ...(digests ? [digests] : [])];
+  const protect = [...(trailPath ? [trailPath] : []), ...(policy.source ? [policy.source] : [])];
   let tmp: PrivateTmp | null = null;
   let audit: AuditTrail;
   let hidden: string[] = [];
@@ -197,7 +202,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   };
   if (!target) return fail(targetError!, null);
   // Which files run, hashed before the target starts (only when there is a trail to say it).
-  if (audit.structured) facts = describeTarget(target, ctx.env.PATH, ctx.cwd, digests);
+  if (audit.structured) facts = describeTarget(target, ctx.env.PATH, ctx.cwd, digestsFor(policy, ctx.cwd, tmp?.path ?? null));
 
   // Every Node process of the run (the script itself, or `node`, `npm`, `npx` started by a
   // binary target) loads the guard from NODE_OPTIONS and reports through this pipe.

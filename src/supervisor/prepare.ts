@@ -90,7 +90,7 @@ export function prepare(i: PrepareInput): Prepared {
   const { target, policy } = i;
   const { file, argv } = targetCommand(target, policy);
   const scrubbed = targetEnvironment(i.env, policy.env);
-  const env = guardEnv({ ...scrubbed.env, ...(i.tmp ? tmpEnv(i.tmp.path) : {}) }, policy, i.channel.fd, i.channel.ino);
+  const env = guardEnv({ ...scrubbed.env, ...(i.tmp ? tmpEnv(i.tmp.path, policy.env.set) : {}) }, policy, i.channel.fd, i.channel.ino);
   const limits = rlimitsFor(policy.limits);
   const protect = [...i.protect, ...INSTALL_CODE.filter((p) => existsSync(p)), process.execPath];
   const needed = [target.path, process.execPath, dirname(dirname(process.execPath))];
