@@ -1,0 +1,69 @@
+/**
+ * `worm-run export --format oci|docker [policy options]`: prints the kernel filter of a run
+ * under those options as a seccomp profile on stdout, and on stderr what the profile does not
+ * carry. The policy options are the run's own (the caller passes its option table), so the
+ * same command line gives the same filter; only --allow-unix, --memory and --namespaces (and
+ * the policy file's equivalents) change it.
+ */
+import { opt, optionRows, parse, table, usage, type OptionSpec } from '../args.js';
+import { writeLine } from '../audit.js';
+import { CONFIG_ENV, loadPolicyFile } from '../config.js';
+import { EXIT_WORM_FAILED, WormError } from '../errors.js';
+import { policyFromOptions, type CliOptions } from '../options.js';
+import { defaultPolicy } from '../policy.js';
+import { PROFILE_FORMATS, exportProfile, type ProfileFormat } from './profile.js';
+
+const OWN: OptionSpec[] = [
+  opt('--format <format>', "'oci' (the linux.seccomp object of an OCI config.json) or 'docker' (a Docker/Kubernetes seccomp profile file)"),
+];
+
+/** Options of a run that make no sense here. */
+const NOT_HERE = new Set(['help', 'version', 'printPolicy', 'inProcess']);
+
+function help(specs: OptionSpec[]): string {
+  return `Usage: worm-run export --format oci|docker [policy options]
+
+Print the kernel filter worm-run would install for these options as a seccomp profile for
+container runtimes (runc, crun, Docker, containerd, CRI-O). It is the kernel layer only: no
+guard, no audit trail, no limits, no Landlock, no namespaces of its own, and refusals are plain
+errno answers, never recorded. The filter depends on --allow-unix, --memory and --namespaces;
+every other option is accepted and has no effect here.
+
+Options:
+${table(optionRows(specs))}
+`;
+}
+
+/** Runs the subcommand; returns the exit status. */
+export function exportCommand(argv: string[], runOptions: readonly OptionSpec[]): number {
+  const specs = [...OWN, ...runOptions.filter((s) => !NOT_HERE.has(s.key)), opt('-h, --help', 'show this help')];
+  try {
+    const parsed = parse(argv, specs, 'worm-run export');
+    if (parsed.action === 'help') {
+      process.stdout.write(help(specs));
+      return 0;
+    }
+    if (parsed.operands.length > 0) {
+      throw usage(`export takes no command, not '${parsed.operands[0]}'`, 'worm-run export');
+    }
+    const format = parsed.options.format as string | undefined;
+    if (format === undefined) throw usage('--format is required: oci or docker', 'worm-run export');
+    if (!(PROFILE_FORMATS as readonly string[]).includes(format)) {
+      throw usage(`--format: "${format}" is not one of ${PROFILE_FORMATS.join(', ')}`, 'worm-run export');
+    }
+    const opts = parsed.options as CliOptions;
+    const configPath = opts.config ?? process.env[CONFIG_ENV];
+    const policy = policyFromOptions(opts, configPath ? loadPolicyFile(configPath) : defaultPolicy());
+    const { profile, notice } = exportProfile(policy, format as ProfileFormat);
+    process.stdout.write(`${JSON.stringify(profile, null, 2)}\n`);
+    for (const line of notice) writeLine(`worm-run: ${line}`);
+    return 0;
+  } catch (e) {
+    if (e instanceof WormError) {
+      writeLine(`worm-run: ${e.message}`);
+      return e.exitCode;
+    }
+    writeLine(`worm-run: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    return EXIT_WORM_FAILED;
+  }
+}
