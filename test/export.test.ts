@@ -22,7 +22,7 @@ import {
 import { buildC } from './helpers/cc.js';
 import { SECCOMP_PYTHON, conformanceDir, conformanceResults, libseccompPython } from './helpers/conformance.js';
 import { int80, itWith } from './helpers/kernel.js';
-import { FIXTURES, STACK_FRAME, runProgram, tempDir, worm } from './helpers/run.js';
+import { FIXTURES, ROOT, STACK_FRAME, runProgram, tempDir, worm } from './helpers/run.js';
 
 const LOADER = join(FIXTURES, 'load-profile.py');
 
@@ -129,6 +129,28 @@ describe('worm-run export', () => {
     expect(help.stdout).toMatch(/^Usage: worm-run export --format oci\|docker/);
     expect(help.stdout).toContain('--allow-unix');
     expect((await worm(['--help'])).stdout).toContain('worm-run export --format oci|docker');
+  });
+});
+
+describe('examples/kubernetes', () => {
+  const dir = join(ROOT, 'examples/kubernetes');
+
+  it('worm-run-seccomp.json is what `worm-run export --format docker` prints today', async () => {
+    const { profile } = await exported('docker');
+    expect(JSON.parse(readFileSync(join(dir, 'worm-run-seccomp.json'), 'utf8'))).toEqual(profile);
+  });
+
+  it('the profile Job names that file where its install line puts it; the worm-run Job\'s options are valid', async () => {
+    const job = readFileSync(join(dir, 'job-profile.yaml'), 'utf8');
+    expect(job).toMatch(/^ +type: Localhost\n +localhostProfile: worm-run\/worm-run-seccomp\.json$/m);
+    expect(job).toContain('install -D -m 0644 worm-run-seccomp.json /var/lib/kubelet/seccomp/worm-run/worm-run-seccomp.json');
+    const entry = readFileSync(join(dir, 'job-worm-run.yaml'), 'utf8');
+    expect(entry).toMatch(/^ +type: RuntimeDefault$/m);
+    const command = JSON.parse(/command: (\[[^\]]*\])/.exec(entry)![1]!.replace(/\s+/g, ' ')) as string[];
+    expect(command[0]).toBe('worm-run');
+    const options = command.slice(1, command.indexOf('--'));
+    const r = await worm([...options, '--print-policy']);
+    expect(r.code, r.stderr).toBe(0);
   });
 });
 
