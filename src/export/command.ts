@@ -20,17 +20,26 @@ const OWN: OptionSpec[] = [
 /** Options of a run that make no sense here. */
 const NOT_HERE = new Set(['help', 'version', 'printPolicy', 'inProcess']);
 
+/** The run options that change the filter (the help lists these). */
+const SHAPING = new Set(['allowUnix', 'memory', 'namespaces', 'config']);
+
 function help(specs: OptionSpec[]): string {
   return `Usage: worm-run export --format oci|docker [policy options]
 
 Print the kernel filter worm-run would install for these options as a seccomp profile for
 container runtimes (runc, crun, Docker, containerd, CRI-O). It is the kernel layer only: no
 guard, no audit trail, no limits, no Landlock, no namespaces of its own, and refusals are plain
-errno answers, never recorded. The filter depends on --allow-unix, --memory and --namespaces;
-every other option is accepted and has no effect here.
+errno answers, never recorded. Every option of a run is accepted, so the same command line
+can be reused; only these change the filter:
 
 Options:
-${table(optionRows(specs))}
+${table(optionRows(specs.filter((s) => s.key === 'format' || s.key === 'help' || SHAPING.has(s.key))))}
+
+With --namespaces auto or require (the default), pid-addressed calls (prlimit, setpriority,
+sched_*, ioprio_set ...) may not name pid 1, as in a run with its own PID namespace (a pod has
+one); with --namespaces off they may name only the caller. Write the profile where the nodes
+of the same architecture can read it; refused calls keep worm-run's errno (EPERM; ENOSYS for
+io_uring_setup and clone3, so programs fall back).
 `;
 }
 
