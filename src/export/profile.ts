@@ -135,7 +135,8 @@ function fails(t: FilterTest): Cond[] {
     case 'in': return complement(t.arg, ALL, t.values);
     case 'ne': return t.values.map((v) => masked(t.arg, ALL, v));
     case 'hasBits': return [masked(t.arg, t.mask!, 0)];
-    case 'maskedIn': return complement(t.arg, t.mask!, t.values);
+    // A value with bits outside the mask never matches: it allows nothing.
+    case 'maskedIn': return complement(t.arg, t.mask!, t.values.filter((v) => ((v & ~t.mask!) >>> 0) === 0));
     case 'nonNull': return [{ kind: 'eq0', arg: t.arg }];
   }
 }
