@@ -37,9 +37,9 @@ ${table(optionRows(specs.filter((s) => s.key === 'format' || s.key === 'help' ||
 
 With --namespaces auto or require (the default), pid-addressed calls (prlimit, setpriority,
 sched_*, ioprio_set ...) may not name pid 1, as in a run with its own PID namespace (a pod has
-one); with --namespaces off they may name only the caller. Write the profile where the nodes
-of the same architecture can read it; refused calls keep worm-run's errno (EPERM; ENOSYS for
-io_uring_setup and clone3, so programs fall back).
+one); with --namespaces off they may name only the caller. Refused calls keep worm-run's errno
+(EPERM; ENOSYS for io_uring_setup and clone3, so programs fall back). Export on the
+architecture of the nodes that will use the profile.
 `;
 }
 
