@@ -110,6 +110,14 @@ describe('worm-run export', () => {
     }
   });
 
+  it('a policy file (--config) shapes it as the same flags do', async () => {
+    const file = join(dir, 'policy.json');
+    writeFileSync(file, JSON.stringify({ network: { allowUnix: true }, limits: { memory: '1G', cpu: 30 } }));
+    const [fromFile, fromFlags] = await Promise.all([exported('oci', ['--config', file]), exported('oci', ['--allow-unix', '--memory', '1G'])]);
+    expect(fromFile.profile).toEqual(fromFlags.profile);
+    expect(fromFile.profile).not.toEqual((await exported('oci')).profile);
+  });
+
   it('mistakes are one line and exit 125; --help explains', async () => {
     for (const [args, msg] of [
       [[], '--format is required: oci or docker'],
