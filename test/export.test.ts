@@ -22,7 +22,7 @@ import {
 import { buildC } from './helpers/cc.js';
 import { SECCOMP_PYTHON, conformanceDir, conformanceResults, libseccompPython } from './helpers/conformance.js';
 import { int80, itWith } from './helpers/kernel.js';
-import { FIXTURES, ROOT, STACK_FRAME, runProgram, tempDir, worm } from './helpers/run.js';
+import { BIN, FIXTURES, ROOT, STACK_FRAME, runProgram, tempDir, worm } from './helpers/run.js';
 
 const LOADER = join(FIXTURES, 'load-profile.py');
 
@@ -108,6 +108,17 @@ describe('worm-run export', () => {
       const got = new Map(profile.syscalls.flatMap((e) => e.names.map((n) => [n, e.errnoRet] as const)));
       expect([...got].sort(), c.name).toEqual([...want].sort());
     }
+  });
+
+  it('a large profile arrives whole through a slow pipe; a reader that stops early ends it quietly (141)', async () => {
+    const cmd = `"${process.execPath}" "${BIN}" export --format docker --namespaces off`;
+    const file = join(dir, 'self.json');
+    const whole = await runProgram('sh', ['-c', `${cmd} > "${file}" 2>/dev/null && wc -c < "${file}"`]);
+    const piped = await runProgram('sh', ['-c', `${cmd} 2>/dev/null | (sleep 0.5; wc -c)`]);
+    expect(Number(whole.stdout)).toBeGreaterThan(100_000); // past a pipe's 64 KiB
+    expect(piped.stdout).toBe(whole.stdout);
+    const status = await runProgram('bash', ['-c', `set -o pipefail; ${cmd} 2>err.txt | head -c 10 >/dev/null; echo $?; cat err.txt`], { cwd: dir });
+    expect(status.stdout).toBe('141\n');
   });
 
   it('a policy file (--config) shapes it as the same flags do', async () => {

@@ -43,13 +43,25 @@ architecture of the nodes that will use the profile.
 `;
 }
 
-/** Runs the subcommand; returns the exit status. */
-export function exportCommand(argv: string[], runOptions: readonly OptionSpec[]): number {
+/** The status of a program whose reader went away (128 + SIGPIPE), as `cmd | head` shows it. */
+const EXIT_PIPE = 141;
+
+/** Writes all of it before the caller exits (process.exit drops what a pipe has not taken yet). */
+function writeOut(text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // The stream also emits the failure as an event, after the callback: kept as a rejection.
+    process.stdout.on('error', reject);
+    process.stdout.write(text, (e) => (e ? reject(e) : resolve()));
+  });
+}
+
+/** Runs the subcommand; resolves to the exit status. */
+export async function exportCommand(argv: string[], runOptions: readonly OptionSpec[]): Promise<number> {
   const specs = [...OWN, ...runOptions.filter((s) => !NOT_HERE.has(s.key)), opt('-h, --help', 'show this help')];
   try {
     const parsed = parse(argv, specs, 'worm-run export');
     if (parsed.action === 'help') {
-      process.stdout.write(help(specs));
+      await writeOut(help(specs));
       return 0;
     }
     if (parsed.operands.length > 0) {
@@ -64,10 +76,12 @@ export function exportCommand(argv: string[], runOptions: readonly OptionSpec[])
     const configPath = opts.config ?? process.env[CONFIG_ENV];
     const policy = policyFromOptions(opts, configPath ? loadPolicyFile(configPath) : defaultPolicy());
     const { profile, notice } = exportProfile(policy, format as ProfileFormat);
-    process.stdout.write(`${JSON.stringify(profile, null, 2)}\n`);
+    await writeOut(`${JSON.stringify(profile, null, 2)}\n`);
     for (const line of notice) writeLine(`worm-run: ${line}`);
     return 0;
   } catch (e) {
+    // The reader closed the pipe (`| head`): nothing to say, as a tool killed by SIGPIPE.
+    if ((e as NodeJS.ErrnoException).code === 'EPIPE') return EXIT_PIPE;
     if (e instanceof WormError) {
       writeLine(`worm-run: ${e.message}`);
       return e.exitCode;
