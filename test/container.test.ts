@@ -2,7 +2,7 @@
  * Issue 14, part 1: worm-run inside a container, as an unprivileged user. No container runtime
  * here (runc and crun need cgroup hierarchies that belong to the host), so
  * test/fixtures/containerlike.c sets up what a pod's process gets: no capabilities (bounding
- * set too), user nobody, no_new_privs, and an outer seccomp filter like Docker's default
+ * set too), an unprivileged user, no_new_privs, and an outer seccomp filter like Docker's default
  * profile (unshare, clone with namespace flags, setns, mount, keyctl, bpf, ptrace,
  * perf_event_open, io_uring ... refused); with --agent that filter hands its refusals to a
  * user-notification listener of the helper's own, so worm-run cannot have one (EBUSY).
@@ -35,13 +35,14 @@ beforeAll(() => {
 });
 
 /**
- * The pod's user: nobody, or (when nobody cannot read this checkout, e.g. one under /root) uid 0
- * without a single capability, as many images run.
+ * The pod's user: an arbitrary uid without a passwd entry, as pods often get (not nobody's own:
+ * tests that count nobody's processes, --max-procs, run at the same time); or, when such a user
+ * cannot read this checkout (one under /root), uid 0 without a single capability.
  */
 const asNobody = nobodyCanRunWormRun();
-const POD = asNobody.ok ? [] : ['--stay-root'];
-const POD_UID = asNobody.ok ? 65534 : 0;
-const WHO = asNobody.ok ? 'user nobody' : `uid 0 (${asNobody.reason})`;
+const POD_UID = asNobody.ok ? 64123 : 0;
+const POD = asNobody.ok ? ['--user', `${POD_UID}:${POD_UID}`] : ['--stay-root'];
+const WHO = asNobody.ok ? `uid ${POD_UID}` : `uid 0 (${asNobody.reason})`;
 /** Not when this file itself runs through a wrapper (no nesting of helpers). */
 const notWrapped: Feature = { ok: WRAPPER.length === 0, reason: 'the suite already runs through WORM_TEST_WRAPPER' };
 
