@@ -144,7 +144,7 @@ async function doctorCommand(argv: string[]): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  // `worm-run doctor` is the only subcommand; `worm-run -- doctor` or `./doctor` runs a program.
+  // Subcommands only in first position: `worm-run -- doctor` or `./export` runs a program.
   if (argv[0] === 'doctor') return doctorCommand(argv.slice(1));
   if (argv[0] === 'export') return (await import('./export/command.js')).exportCommand(argv.slice(1), OPTIONS);
   let opts: CliOptions;

@@ -143,6 +143,10 @@ describe('worm-run export', () => {
       expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);
       expect(r.stderr).toContain(msg);
     }
+    // A subcommand only in first position: after `--` it is a program's name.
+    const program = await worm(['--', 'export', '--format', 'oci']);
+    expect(program.code).toBe(127);
+    expect(program.stderr).toBe('worm-run: export: command not found\n');
     const help = await worm(['export', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: worm-run export --format oci\|docker/);
