@@ -66,6 +66,7 @@ ${table(optionRows(OPTIONS))}
 
 Other commands:
   worm-run doctor [--json]   check what this machine provides and run a live self-test
+  worm-run export --format oci|docker [options]   the kernel filter as a seccomp profile
 
 Exit status: the target's own; 128+N when a signal killed it; 124 at the --timeout;
 125 worm-run failed (bad option or policy); 126 target not executable; 127 not found.
@@ -143,8 +144,9 @@ async function doctorCommand(argv: string[]): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  // `worm-run doctor` is the only subcommand; `worm-run -- doctor` or `./doctor` runs a program.
+  // Subcommands only in first position: `worm-run -- doctor` or `./export` runs a program.
   if (argv[0] === 'doctor') return doctorCommand(argv.slice(1));
+  if (argv[0] === 'export') return (await import('./export/command.js')).exportCommand(argv.slice(1), OPTIONS);
   let opts: CliOptions;
   let command: string[];
   try {

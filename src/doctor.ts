@@ -4,8 +4,8 @@
  * io_uring and must be refused. Exit 0 only when the protection worm-run promises holds here.
  */
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { arch, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { run } from './api.js';
 import { addonOrigin, native } from './native.js';
 import { VERSION } from './version.js';
@@ -62,63 +62,103 @@ catch (e) { out.guard = e.code; done(); }
 function done() { process.stdout.write(JSON.stringify(out)); }
 `;
 
-interface Live {
-  checks: Check[];
+/** The start record of the probe's run: what the target measured in itself (see supervisor/records.ts). */
+interface ProbeStart {
+  protections?: {
+    seccomp?: { refusalsRecorded?: boolean; notRecordedBecause?: string };
+    namespaces?: { pid?: boolean; mount?: boolean };
+    landlock?: { abi: number; filesystem: string } | string;
+  } | null;
+  notes?: string[];
+}
+
+function readStart(log: string): ProbeStart | null {
+  try {
+    for (const line of readFileSync(log, 'utf8').split('\n')) {
+      if (line.startsWith('{') && line.includes('"event":"start"')) return JSON.parse(line) as ProbeStart;
+    }
+  } catch {
+    // no trail: the run did not start
+  }
+  return null;
 }
 
 /**
- * The live self-test: a probe started under the default policy through the real supervisor.
- * What the run got (namespaces, refusals recorded, Landlock's filesystem rules) is what its
- * target measured in itself before execve, as the start record says.
+ * The probe, run as a target under the default policy, in a directory of its own (worm-run
+ * refuses a shared working directory such as /tmp or /, wherever doctor is started from), with
+ * a trail whose start record says what the run got. Three checks come out of it: the live
+ * probe itself (every attempt refused), whether the kernel filter's refusals are recorded, and
+ * whether runs get their own namespaces.
  */
-async function liveProbe(): Promise<Live> {
+async function liveProbe(): Promise<Check[]> {
   const name = 'live probe';
-  // In a directory of its own: the working directory is writable for a run, and doctor may be
-  // started anywhere (/, /tmp) that worm-run would refuse to open up.
-  const cwd = mkdtempSync(join(tmpdir(), 'worm-run-doctor-'));
-  let r;
+  let dir: string | null = null;
   try {
-    r = await run([process.execPath, '-e', PROBE, addonOrigin().path], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
-  } finally {
-    rmSync(cwd, { recursive: true, force: true });
-  }
-  let got: Record<string, number | string>;
-  try {
-    got = JSON.parse(r.stdout ?? '') as Record<string, number | string>;
+    dir = mkdtempSync(join(tmpdir(), 'worm-run-doctor-'));
   } catch {
-    const why = r.error?.message ?? (r.stderr ?? '').trim().split('\n').pop() ?? '';
-    return { checks: [{ name, status: 'fail', detail: `the probe did not run (status ${r.status}): ${why}` }] };
+    // an unwritable temporary directory: the probe runs where doctor was started
   }
-  const checks: Check[] = [];
-  const want: Record<string, number> = { inet: EPERM, inet6: EPERM, unix: EPERM, netlink: EPERM, packet: EPERM, vsock: EPERM, ioUring: ENOSYS };
-  const wrong = Object.entries(want).filter(([k, v]) => got[k] !== v).map(([k]) => `${k}: errno ${got[k]}`);
-  const guardOk = got.guard === 'ERR_WORM_BLOCKED';
-  const p = (r.protections ?? {}) as {
-    seccomp?: { refusalsRecorded?: boolean; notRecordedBecause?: string };
-    namespaces?: { pid?: boolean; mount?: boolean; user?: boolean; privateProc?: boolean };
-    containment?: string; otherProcesses?: string; landlock?: { abi: number; filesystem: string } | string;
-    notes?: string[];
-  };
-  const kernelRecorded = r.kernelRefusals.length > 0;
-  checks.push(p.seccomp?.refusalsRecorded && kernelRecorded
-    ? { name: 'kernel refusals recorded', status: 'ok', detail: `yes: the probe's ${r.kernelRefusals.length} refused calls came back as records (seccomp user notification)` }
-    : { name: 'kernel refusals recorded', status: 'warn', detail: `no: ${p.seccomp?.notRecordedBecause ?? 'the listener reported nothing'}; refusals still fail (EPERM), without a record` });
-  const ns = p.namespaces ?? {};
-  checks.push(ns.pid
-    ? { name: 'run namespaces', status: 'ok', detail: `PID${ns.mount ? ' and mount' : ''} namespace${ns.user ? ' (in a user namespace)' : ''}${ns.privateProc ? ', private /proc' : ', /proc of the host'}: ${p.containment}; other processes ${p.otherProcesses}` }
-    : { name: 'run namespaces', status: 'warn', detail: `none (${(p.notes ?? []).find((n) => n.startsWith('no namespaces')) ?? 'not available'}): ${p.containment}; ${p.otherProcesses}` });
-  checks.push(typeof p.landlock === 'object'
-    ? { name: 'filesystem confinement', status: 'ok', detail: `Landlock ABI ${p.landlock.abi}, exceptions kept by ${p.landlock.filesystem}` }
-    : { name: 'filesystem confinement', status: 'fail', detail: 'no Landlock: the default filesystem policy cannot be kept (worm-run refuses to run without --fs off)' });
-  if (wrong.length > 0) {
-    checks.push({ name, status: 'fail', detail: `NOT refused: ${wrong.join(', ')}` });
-  } else {
-    checks.push({
-      name, status: guardOk ? 'ok' : 'warn',
-      detail: `sockets of every family refused (EPERM), io_uring_setup ENOSYS; guard ${guardOk ? 'refused net.connect (ERR_WORM_BLOCKED)' : `did not answer as expected (${String(got.guard)})`}`,
+  try {
+    const log = dir ? join(dir, 'probe.jsonl') : null;
+    const r = await run([process.execPath, '-e', PROBE, addonOrigin().path], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(dir ? { cwd: dir } : {}),
+      ...(log ? { policy: { audit: { log } } } : {}),
     });
+    let got: Record<string, number | string>;
+    try {
+      got = JSON.parse(r.stdout ?? '') as Record<string, number | string>;
+    } catch {
+      const why = r.error?.message ?? (r.stderr ?? '').trim().split('\n').pop() ?? '';
+      return [{ name, status: 'fail', detail: `the probe did not run (status ${r.status}): ${why}` }];
+    }
+    const checks: Check[] = [];
+    const want: Record<string, number> = { inet: EPERM, inet6: EPERM, unix: EPERM, netlink: EPERM, packet: EPERM, vsock: EPERM, ioUring: ENOSYS };
+    const open = Object.keys(want).filter((k) => got[k] === 0);
+    // Refused, but not with worm-run's errno: a filter outside worm-run's (a container's) that
+    // refuses the same call answers first, before worm-run's listener sees it.
+    const other = Object.entries(want).filter(([k, v]) => got[k] !== 0 && got[k] !== v).map(([k]) => `${k}: errno ${got[k]}`);
+    const guardOk = got.guard === 'ERR_WORM_BLOCKED';
+    if (open.length > 0) {
+      checks.push({ name, status: 'fail', detail: `NOT refused: ${open.join(', ')}` });
+    } else {
+      const answers = other.length === 0
+        ? 'sockets of every family refused (EPERM), io_uring_setup ENOSYS'
+        : `every socket family and io_uring_setup refused (${other.join(', ')}: answered first by a seccomp filter outside worm-run's, e.g. the container's)`;
+      checks.push({
+        name, status: guardOk ? 'ok' : 'warn',
+        detail: `${answers}; guard ${guardOk ? 'refused net.connect (ERR_WORM_BLOCKED)' : `did not answer as expected (${String(got.guard)})`}`,
+      });
+    }
+    const start = log ? readStart(log) : null;
+    const seccomp = start?.protections?.seccomp;
+    if (seccomp) {
+      const n = r.kernelRefusals.reduce((sum, k) => sum + k.count, 0);
+      checks.push(seccomp.refusalsRecorded && n > 0
+        ? { name: 'refusals recorded', status: 'ok', detail: `the kernel filter's refusals reach the supervisor (user notification): ${n} recorded from the probe` }
+        : {
+          name: 'refusals recorded', status: 'warn',
+          detail: `no: ${seccomp.refusalsRecorded ? 'a listener was installed but no refusal reached it (another filter answered first)' : (seccomp.notRecordedBecause ?? 'unknown')}; ` +
+            'refused calls still fail (EPERM), only the guard\'s refusals are recorded',
+        });
+      const ns = start?.protections?.namespaces;
+      const why = (start?.notes ?? []).find((x) => x.startsWith('no namespaces'));
+      checks.push(ns?.pid
+        ? { name: 'namespaces', status: 'ok', detail: `each run gets its own PID${ns.mount ? ' and mount' : ''} namespace` }
+        : {
+          name: 'namespaces', status: 'info',
+          detail: `none here (${why ? why.replace(/^no namespaces on this machine: /, '') : 'not given'}): runs fall back to a child subreaper ` +
+            'that ends every process of the run, and a filter that lets pid-addressed calls name only the caller',
+        });
+      const landlock = start?.protections?.landlock;
+      checks.push(typeof landlock === 'object'
+        ? { name: 'filesystem confinement', status: 'ok', detail: `Landlock ABI ${landlock.abi}; read-only and hidden paths kept by ${landlock.filesystem}` }
+        : { name: 'filesystem confinement', status: 'fail', detail: 'no Landlock in the run: the default filesystem rules do not hold' });
+    }
+    return checks;
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
-  return { checks };
 }
 
 export async function doctor(): Promise<DoctorReport> {
@@ -132,7 +172,7 @@ export async function doctor(): Promise<DoctorReport> {
     ? { name: 'seccomp filter', status: 'ok', detail: 'available (SECCOMP_RET_ERRNO)' }
     : { name: 'seccomp filter', status: 'fail', detail: `unavailable (errno ${k.seccompErrno}): worm-run refuses to run` });
   checks.push({ name: 'seccomp TSYNC', status: k.tsync ? 'ok' : 'fail', detail: k.tsync ? 'available (the supervisor filters all its threads)' : 'unavailable: the supervisor cannot filter itself' });
-  checks.push({ name: 'seccomp user notification', status: k.userNotif ? 'ok' : 'warn', detail: k.userNotif ? 'available: the supervisor records every refused call' : 'unavailable: refused calls fail without a record' });
+  checks.push({ name: 'seccomp user notification', status: 'info', detail: `${k.userNotif ? 'available' : 'unavailable'} in this kernel (whether a run gets a listener: "refusals recorded")` });
   checks.push(k.landlockAbi > 0
     ? { name: 'landlock', status: 'ok', detail: `ABI ${k.landlockAbi}: targets cannot reach processes outside the sandbox${k.landlockAbi >= 4 ? ', TCP refused a second time' : ''}${k.landlockAbi >= 6 ? ', signals and abstract sockets scoped' : ''}` }
     : { name: 'landlock', status: 'warn', detail: 'unavailable: a target can open /proc/PID/mem of processes of its own user; use --user' });
@@ -148,7 +188,7 @@ export async function doctor(): Promise<DoctorReport> {
   if (process.getuid?.() === 0) {
     checks.push({ name: 'identity', status: 'warn', detail: 'running as root: a target keeps root\'s other powers; pass --user <name> to drop them' });
   }
-  if (k.seccomp) checks.push(...(await liveProbe()).checks);
+  if (k.seccomp) checks.push(...(await liveProbe()));
   const ok = checks.every((c) => c.status !== 'fail');
   return { version: VERSION, protected: ok, checks };
 }

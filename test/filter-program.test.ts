@@ -4,12 +4,13 @@
  * removed or loosened in native/seccomp.cc fails a test even on a kernel where the attack
  * itself cannot run (an i386 syscall on a kernel without 32-bit support, a tun device without
  * root). The kernel's own enforcement of the same program is what test/filter.test.ts tries.
+ * The deny set itself is in test/helpers/bpf.ts (test/export.test.ts checks the exported
+ * profile against it too).
  */
 import { describe, expect, it } from 'vitest';
 import { native, type FilterDescription, type FilterOptions } from '../dist/native.js';
+import { ALWAYS, AF_INET, AF_UNIX, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, CHECKS, HI, NR, PIDS } from './helpers/bpf.js';
 
-const AUDIT_ARCH_X86_64 = 0xc000003e;
-const AUDIT_ARCH_I386 = 0x40000003;
 const RET_ALLOW = 0x7fff0000;
 const RET_ERRNO = 0x00050000;
 const RET_USER_NOTIF = 0x7fc00000;
@@ -46,67 +47,6 @@ function evaluate(d: FilterDescription, arch: number, nr: number, args: bigint[]
   }
   throw new Error('fell off the end of the program');
 }
-
-const NR = {
-  read: 0, write: 1, mmap: 9, ioctl: 16, socket: 41, connect: 42, accept: 43, sendto: 44, recvfrom: 45, sendmsg: 46,
-  recvmsg: 47, bind: 49, listen: 50, socketpair: 53, clone: 56, fork: 57, execve: 59, kill: 62, ptrace: 101,
-  getppid: 110, setpriority: 141, sched_setparam: 142, sched_setscheduler: 144, vhangup: 153, pivot_root: 155,
-  iopl: 172, ioperm: 173, mount: 165, umount2: 166, init_module: 175, sched_setaffinity: 203, kexec_load: 246,
-  add_key: 248, request_key: 249, keyctl: 250, ioprio_set: 251, migrate_pages: 256, unshare: 272, move_pages: 279,
-  accept4: 288, perf_event_open: 298, recvmmsg: 299, prlimit64: 302, open_by_handle_at: 304, sendmmsg: 307, setns: 308,
-  process_vm_readv: 310, process_vm_writev: 311, kcmp: 312, finit_module: 313, sched_setattr: 314, execveat: 322,
-  bpf: 321, kexec_file_load: 320, io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427, open_tree: 428,
-  move_mount: 429, fsopen: 430, fsconfig: 431, fsmount: 432, fspick: 433, pidfd_open: 434, clone3: 435, pidfd_getfd: 438,
-  process_madvise: 440, mount_setattr: 442, open_tree_attr: 467,
-};
-const AF_UNIX = 1n;
-const AF_INET = 2n;
-const HI = 1n << 32n; // junk in the upper half of a 32-bit argument
-
-/** Refused whatever the arguments, in every configuration a target gets. */
-const ALWAYS: [keyof typeof NR, Answer][] = [
-  ['socket', 'EPERM'], ['connect', 'EPERM'], ['bind', 'EPERM'], ['listen', 'EPERM'], ['accept', 'EPERM'], ['accept4', 'EPERM'],
-  ['sendmmsg', 'EPERM'], ['recvmmsg', 'EPERM'], ['io_uring_setup', 'ENOSYS'], ['io_uring_enter', 'EPERM'], ['io_uring_register', 'EPERM'],
-  ['ptrace', 'EPERM'], ['process_vm_readv', 'EPERM'], ['process_vm_writev', 'EPERM'], ['pidfd_getfd', 'EPERM'],
-  ['process_madvise', 'EPERM'], ['kcmp', 'EPERM'], ['perf_event_open', 'EPERM'], ['vhangup', 'EPERM'], ['clone3', 'ENOSYS'],
-  ['setns', 'EPERM'], ['mount', 'EPERM'], ['umount2', 'EPERM'], ['pivot_root', 'EPERM'], ['fsopen', 'EPERM'], ['fsconfig', 'EPERM'],
-  ['fsmount', 'EPERM'], ['fspick', 'EPERM'], ['move_mount', 'EPERM'], ['open_tree', 'EPERM'], ['mount_setattr', 'EPERM'],
-  ['open_tree_attr', 'EPERM'], ['bpf', 'EPERM'], ['request_key', 'EPERM'], ['add_key', 'EPERM'], ['keyctl', 'EPERM'],
-  ['open_by_handle_at', 'EPERM'], ['init_module', 'EPERM'], ['finit_module', 'EPERM'], ['kexec_load', 'EPERM'],
-  ['kexec_file_load', 'EPERM'], ['iopl', 'EPERM'], ['ioperm', 'EPERM'],
-];
-/** [call, arguments, answer]: the argument checks, both ways. */
-const CHECKS: [keyof typeof NR, bigint[], Answer][] = [
-  ['ioctl', [0n, 0x5412n], 'EPERM'], ['ioctl', [0n, 0x5412n | HI], 'EPERM'], ['ioctl', [0n, 0x541cn], 'EPERM'],
-  ['ioctl', [0n, 0x5423n], 'EPERM'], ['ioctl', [0n, 0x541dn], 'EPERM'], ['ioctl', [0n, 0x5437n], 'EPERM'],
-  ['ioctl', [0n, 0x540an], 'EPERM'], ['ioctl', [0n, 0x540cn], 'EPERM'], ['ioctl', [0n, 0x5457n], 'EPERM'],
-  ['ioctl', [0n, 0x400454can], 'EPERM'], ['ioctl', [0n, 0x400454d9n], 'EPERM'],
-  ['ioctl', [0n, 0x5401n], 'allow'], ['ioctl', [0n, 0x5413n], 'allow'], ['ioctl', [0n, 0x5410n], 'allow'], // TCGETS, TIOCGWINSZ, TIOCSPGRP
-  ['sendto', [3n, 0n, 1n, 0n, 0x1000n], 'EPERM'], ['sendto', [3n, 0n, 1n, 0n, HI], 'EPERM'], ['sendto', [3n, 0n, 1n, 0n, 0n], 'allow'],
-  ['recvfrom', [3n, 0n, 1n, 0n, 0x1000n], 'EPERM'], ['recvfrom', [3n, 0n, 1n, 0n, 0n], 'allow'],
-  ['socketpair', [AF_UNIX, 1n], 'allow'], ['socketpair', [AF_UNIX, 5n | 0x80800n], 'allow'],
-  ['socketpair', [AF_UNIX, 2n], 'EPERM'], ['socketpair', [AF_UNIX, 2n | 0x80000n], 'EPERM'], ['socketpair', [AF_UNIX, 2n | HI], 'EPERM'],
-  ['socketpair', [AF_INET, 1n], 'EPERM'], ['socketpair', [AF_UNIX | HI, 2n], 'EPERM'],
-  ['clone', [0x11n], 'allow'], ['clone', [0x10000000n], 'EPERM'], ['clone', [0x20000000n | 0x11n], 'EPERM'], ['clone', [0x40000000n], 'EPERM'],
-  ['unshare', [0x400n], 'allow'], ['unshare', [0x20000n], 'EPERM'], ['unshare', [0x80n], 'EPERM'],
-  ['sendmsg', [3n, 0x1000n, 0n], 'allow'], ['recvmsg', [3n, 0x1000n, 0n], 'allow'], ['read', [], 'allow'], ['getppid', [], 'allow'],
-  ['pidfd_open', [1n], 'allow'], ['fork', [], 'allow'], ['execve', [], 'allow'],
-];
-/** pid-addressed calls: [call, refused args, allowed args] per confinement. */
-const PIDS: Record<'namespace' | 'self', [keyof typeof NR, bigint[], bigint[]][]> = {
-  namespace: [
-    ['prlimit64', [1n], [2n]], ['sched_setaffinity', [1n], [0n]], ['sched_setscheduler', [1n], [5n]], ['sched_setparam', [1n], [0n]],
-    ['sched_setattr', [1n], [0n]], ['migrate_pages', [1n], [0n]], ['move_pages', [1n], [0n]],
-    ['setpriority', [0n, 1n], [0n, 2n]], ['ioprio_set', [1n, 1n], [1n, 0n]],
-  ],
-  self: [
-    ['prlimit64', [1234n], [0n]], ['prlimit64', [HI + 1n], [HI]], ['sched_setaffinity', [1234n], [0n]],
-    ['sched_setscheduler', [1234n], [0n]], ['sched_setparam', [1234n], [0n]], ['sched_setattr', [1234n], [0n]],
-    ['migrate_pages', [1234n], [0n]], ['move_pages', [1234n], [0n]],
-    ['setpriority', [0n, 1234n], [0n, 0n]], ['setpriority', [2n, 0n], [0n, 0n]], ['setpriority', [1n, 0n], [0n, 0n]],
-    ['ioprio_set', [1n, 1234n], [1n, 0n]], ['ioprio_set', [3n, 0n], [1n, 0n]], ['kill', [0xffffffffn], [1234n]],
-  ],
-};
 
 function filter(opts: FilterOptions): FilterDescription {
   return native.describeFilter(opts);

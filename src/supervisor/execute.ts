@@ -27,7 +27,7 @@ import { exitStatusNote, memoryNote, verdict, type LimitHit } from '../verdict.j
 import { VERSION } from '../version.js';
 import { checkNodeMemory } from '../limits.js';
 import { prepare } from './prepare.js';
-import { humanGuardLine, policyRecord, protections } from './records.js';
+import { humanGuardLine, notificationNote, policyRecord, protections } from './records.js';
 import { humanRefusalLine, isQuiet, refusalRecord } from './refusals.js';
 import { startRun } from './start.js';
 
@@ -252,7 +252,8 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   }
 
   // Phase 4: the start record, before the target's first instruction.
-  const notes = [...(started.note ? [started.note] : []), ...fs.summary.notes];
+  const unrecorded = notificationNote(handle.facts);
+  const notes = [...(started.note ? [started.note] : []), ...(unrecorded ? [unrecorded] : []), ...fs.summary.notes];
   const prot = protections(handle.facts, fs.summary, {
     guard: 'preloaded into every Node process of the run (advisory: runs inside the target)',
     supervisorFiltered,

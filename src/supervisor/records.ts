@@ -31,6 +31,20 @@ export function policyRecord(policy: Policy): Record<string, unknown> {
 
 const EPERM_NAMES: Record<number, string> = { 1: 'EPERM', 16: 'EBUSY', 22: 'EINVAL', 38: 'ENOSYS', 13: 'EACCES' };
 
+/** Why the kernel gave no listener, in words. */
+function noListener(errno: number): string {
+  const name = EPERM_NAMES[errno] ?? `errno ${errno}`;
+  // The kernel allows one listener per filter chain: a container runtime's seccomp agent has it.
+  return errno === 16 ? `${name}: a seccomp filter of an ancestor, e.g. a container runtime's, already has one` : name;
+}
+
+/** The start record's note when refusals are not recorded although worm-run asked (null otherwise). */
+export function notificationNote(facts: TargetFacts): string | null {
+  return !facts.notify && facts.notifyErrno
+    ? `refusals of the kernel filter are not recorded: the kernel gave no user-notification listener (${noListener(facts.notifyErrno)}); they fail with their errno all the same`
+    : null;
+}
+
 /**
  * The protections of a run, from what the target measured in itself before execve and what
  * init set up. Each claim here is a measurement; "not recorded" and the reasons say what the
@@ -44,7 +58,7 @@ export function protections(facts: TargetFacts, fs: FsSummary, extra: Record<str
       refusalsRecorded: facts.notify,
       ...(facts.notify ? {} : {
         notRecordedBecause: facts.notifyErrno
-          ? `the kernel gave no user-notification listener (${EPERM_NAMES[facts.notifyErrno] ?? `errno ${facts.notifyErrno}`}); refusals are answered by the kernel alone`
+          ? `the kernel gave no user-notification listener (${noListener(facts.notifyErrno)}); refusals are answered by the kernel alone`
           : 'not asked for',
       }),
     },

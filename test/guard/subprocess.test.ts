@@ -3,19 +3,18 @@
  * tool is refused (ERR_WORM_BLOCKED delivered like ENOENT), nothing reaches the recorder, and
  * child_process keeps working for everything else.
  */
-import { copyFileSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRecorder, type Recorder } from '../helpers/recorder.js';
-import { runProgram } from '../helpers/run.js';
+import { runProgram, tempDir } from '../helpers/run.js';
 import { BLOCKED_PREFIX, NODE, dump, fixture, result, runGuarded, type GuardedOutcome } from './helpers.js';
 
 let rec: Recorder;
 let dir: string;
 beforeAll(async () => {
   rec = await startRecorder();
-  dir = mkdtempSync(join(tmpdir(), 'worm-sub-'));
+  dir = tempDir('worm-sub-');
   symlinkSync('/usr/bin/curl', join(dir, 'mycurl'));
   symlinkSync('/usr/bin/curl', join(dir, 'fetcher'));
   copyFileSync('/usr/bin/curl', join(dir, 'xfer'));

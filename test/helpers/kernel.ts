@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { it } from 'vitest';
 import { buildC, buildI386 } from './cc.js';
-import { BIN } from './run.js';
+import { BIN, WRAPPER } from './run.js';
 
 export interface Feature {
   ok: boolean;
@@ -30,6 +30,14 @@ function probe(name: string, check: () => Feature): Feature {
   return f;
 }
 
+/**
+ * Runs a probe where worm-run will run: through WORM_TEST_WRAPPER, if set (a container-like
+ * helper may take away what the bare machine has: namespaces, io_uring, the i386 entry).
+ */
+function probeRun(file: string, args: string[], opts: { encoding: 'utf8'; timeout: number }) {
+  return WRAPPER.length > 0 ? spawnSync(WRAPPER[0]!, [...WRAPPER.slice(1), file, ...args], opts) : spawnSync(file, args, opts);
+}
+
 function describeEnd(r: ReturnType<typeof spawnSync>): string {
   if (r.error) return (r.error as NodeJS.ErrnoException).code ?? r.error.message;
   return r.signal ? `killed by ${r.signal}` : `exit ${r.status}`;
@@ -41,7 +49,7 @@ function describeEnd(r: ReturnType<typeof spawnSync>): string {
  */
 export function int80(): Feature {
   return probe('int80', () => {
-    const r = spawnSync(buildC('attack'), ['int80', '9', 'probe'], { encoding: 'utf8', timeout: 10_000 });
+    const r = probeRun(buildC('attack'), ['int80', '9', 'probe'], { encoding: 'utf8', timeout: 10_000 });
     const ok = /^STEP i386-getpid ok/m.test(r.stdout ?? '');
     return { ok, reason: ok ? '' : `int $0x80 does not work on this kernel without worm-run (${describeEnd(r)})` };
   });
@@ -50,7 +58,7 @@ export function int80(): Feature {
 /** A static i386 program. Without IA32 emulation execve says "Exec format error". */
 export function i386Exec(): Feature {
   return probe('i386Exec', () => {
-    const r = spawnSync(buildI386('i386net'), [], { encoding: 'utf8', timeout: 10_000 });
+    const r = probeRun(buildI386('i386net'), [], { encoding: 'utf8', timeout: 10_000 });
     const ok = (r.stdout ?? '') === 'W\n';
     return { ok, reason: ok ? '' : `this kernel does not run i386 programs without worm-run (${describeEnd(r)})` };
   });
@@ -59,7 +67,7 @@ export function i386Exec(): Feature {
 /** io_uring_setup works without worm-run (it can be disabled by sysctl or absent). */
 export function ioUring(): Feature {
   return probe('ioUring', () => {
-    const r = spawnSync(buildC('attack'), ['io_uring_setup'], { encoding: 'utf8', timeout: 10_000 });
+    const r = probeRun(buildC('attack'), ['io_uring_setup'], { encoding: 'utf8', timeout: 10_000 });
     const ok = /^STEP io_uring_setup ok/m.test(r.stdout ?? '');
     return { ok, reason: ok ? '' : `io_uring is not available on this kernel (${(r.stdout ?? '').trim() || describeEnd(r)})` };
   });
@@ -94,7 +102,8 @@ export function nobodyCanRunWormRun(): Feature {
  */
 export function pidNamespaces(): Feature {
   return probe('pidNamespaces', () => {
-    const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', ...(process.getuid?.() === 0 ? [] : ['--user', '--map-root-user']), 'true'], { encoding: 'utf8', timeout: 10_000 });
+    const root = process.getuid?.() === 0 && WRAPPER.length === 0;
+    const r = probeRun('unshare', ['--pid', '--fork', '--mount-proc', ...(root ? [] : ['--user', '--map-root-user']), 'true'], { encoding: 'utf8', timeout: 10_000 });
     const ok = r.status === 0;
     return { ok, reason: ok ? '' : `this machine gives no PID namespace (${(r.stderr ?? '').trim().split('\n')[0] || describeEnd(r)})` };
   });
