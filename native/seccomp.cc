@@ -124,8 +124,13 @@ void PidRules(std::vector<Rule>& r, PidScope scope) {
     else r.push_back({c.name, c.nr, P, Kind::UnlessAll, {In(0, {0})}, g, why});
   }
   if (ns) {
-    r.push_back({"setpriority", __NR_setpriority, P, Kind::IfAny, {In(1, {1})}, g, why});
-    r.push_back({"ioprio_set", __NR_ioprio_set, P, Kind::IfAny, {In(1, {1})}, g, why});
+    // Only the process form, and not pid 1: "my process group" and "my user" (who = 0) reach
+    // init, which shares the target's process group and (as root) its user, and the group form
+    // reaches every process of that group in any namespace: worm-run itself, and whatever
+    // shares its terminal job (`worm-run ... | cat`), when the run stays in worm-run's group.
+    const char* whyGroup = "pid 1 is the run's init; the process-group and user forms reach init, and the group form worm-run's own process group";
+    r.push_back({"setpriority", __NR_setpriority, P, Kind::IfAny, {NotEq(0, PRIO_PROCESS), In(1, {1})}, g, whyGroup});
+    r.push_back({"ioprio_set", __NR_ioprio_set, P, Kind::IfAny, {NotEq(0, kIoprioWhoProcess), In(1, {1})}, g, whyGroup});
   } else {
     // who = 0 means "the caller" only with PRIO_PROCESS / IOPRIO_WHO_PROCESS: with the user or
     // group forms it means every process of the caller's user or process group.

@@ -98,6 +98,9 @@ const PIDS: Record<'namespace' | 'self', [keyof typeof NR, bigint[], bigint[]][]
     ['prlimit64', [1n], [2n]], ['sched_setaffinity', [1n], [0n]], ['sched_setscheduler', [1n], [5n]], ['sched_setparam', [1n], [0n]],
     ['sched_setattr', [1n], [0n]], ['migrate_pages', [1n], [0n]], ['move_pages', [1n], [0n]],
     ['setpriority', [0n, 1n], [0n, 2n]], ['ioprio_set', [1n, 1n], [1n, 0n]],
+    // "my process group" / "my user" (who 0) reach init, and the group form worm-run's own group.
+    ['setpriority', [1n, 0n], [0n, 0n]], ['setpriority', [2n, 0n], [0n, 0n]], ['setpriority', [1n, 1234n], [0n, 1234n]],
+    ['ioprio_set', [2n, 0n], [1n, 0n]], ['ioprio_set', [3n, 0n], [1n, 0n]], ['ioprio_set', [2n, 1234n], [1n, 1234n]],
   ],
   self: [
     ['prlimit64', [1234n], [0n]], ['prlimit64', [HI + 1n], [HI]], ['sched_setaffinity', [1234n], [0n]],
