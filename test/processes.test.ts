@@ -543,6 +543,35 @@ describe('2. signals without kill(): perf_event_open(sigtrap)', () => {
     }
   }
 
+  for (const mode of MODES) {
+    for (const who of USERS) {
+      itWith(needs(mode, who), `${mode.name}, ${who.name}: SIGIO as SIGKILL (F_SETOWN, F_SETSIG, O_ASYNC) reaches neither worm-run, its init, a victim nor a victim's process group`, async () => {
+        const victim = await startVictim('sleep', who.uid);
+        const group = startProgram(PROCS, ['sleep', tag('victim-group')], { stdio: ['ignore', 'pipe', 'pipe'], cwd: PUB, ...asUser(who.uid || undefined), detached: true });
+        started.add(group.pid);
+        try {
+          await group.waitFor(/^READY/m);
+          const a = startWorm([...mode.args, ...who.args, '--', PROCS, 'sigio', '9', 'init=ppid', 'sup=-', `victim=${victim.pid}`, `group=-${group.pid}`], { uid: who.spawnAs });
+          a.child.stdin!.end(`${a.pid}\n`);
+          const r = await a.done;
+          // worm-run was not killed: it ends as its target did, with its exit record.
+          expect(r.signal, r.stdout).toBeNull();
+          expect(r.stdout).toMatch(/^DONE$/m);
+          expect(exitRecord(a.trail())).toMatchObject({ status: r.code });
+          expect(alive(victim.pid) && alive(group.pid)).toBe(true);
+          // Control: the same program, as the same user, kills the victim and the group.
+          const bare = await runProgram(PROCS, ['sigio', '9', `victim=${victim.pid}`, `group=-${group.pid}`], { cwd: PUB, ...asUser(who.uid || undefined) });
+          expect(steps(bare.stdout)).toMatchObject({ 'victim-write': 'ok', 'group-write': 'ok' });
+          expect((await closedWithin(victim.p, 10_000))?.signal).toBe('SIGKILL');
+          expect((await closedWithin(group, 10_000))?.signal).toBe('SIGKILL');
+        } finally {
+          victim.p.kill('SIGKILL');
+          group.kill('SIGKILL');
+        }
+      });
+    }
+  }
+
   itWith([rootTests(), perfSigtrap()], '--in-process: a child of the script is refused too (by the kernel, unrecorded in this mode)', async () => {
     const victim = await startVictim('busy');
     try {
