@@ -22,7 +22,7 @@ import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, writeFi
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { buildC } from './helpers/cc.js';
 import { itWith, nobodyCanRunWormRun, pidNamespaces, type Feature } from './helpers/kernel.js';
 import {
