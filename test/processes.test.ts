@@ -1059,6 +1059,24 @@ describe('5. containment: a zombie leader with a live thread, a fork-and-exit ch
   }
 });
 
+describe('5a. worm-run itself SIGKILLed from outside', () => {
+  itWith(needs(NS, ROOT_TARGET), 'own PID namespace: init dies with worm-run (PR_SET_PDEATHSIG) and the kernel ends everything in the namespace', async () => {
+    const id = tag('sigkill');
+    const stop = join(PUB, `stop-${Math.random().toString(36).slice(2)}`);
+    const a = startWorm(['--', PROCS, 'contain', id, 'zombie,daemon,chain', 'stay'], { env: { PATH: process.env.PATH ?? '', PROCS_STOP: stop } });
+    a.child.stdin!.end();
+    try {
+      await a.waitFor(/^READY$/m, { timeoutMs: 20_000 });
+      a.kill('SIGKILL');
+      expect(await a.exited).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(await closedWithin(a, 10_000), `stdout still held: ${liveTasks('contain', id).join(',')}`).not.toBeNull();
+      await expectNothingLeft(id);
+    } finally {
+      writeFileSync(stop, '');
+    }
+  });
+});
+
 // ---- 5b. --cpu and a fork chain ---------------------------------------------------------------
 
 describe('5b. what --cpu bounds: each process, not the run', () => {
