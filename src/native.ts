@@ -137,6 +137,8 @@ export interface FilterTest {
   op: 'in' | 'ne' | 'hasBits' | 'maskedIn' | 'nonNull';
   mask?: number;
   values: number[];
+  /** Tests that must hold together with this one (ioctl TIOCSCTTY with force). */
+  and?: FilterTest[];
 }
 
 export interface FilterRule {

@@ -144,7 +144,7 @@ describe('--print-policy', () => {
       expect(by.get(name), name).toMatchObject({ errno: 'EPERM', when: 'always', argsInspected: false });
     }
     expect(by.get('io_uring_setup')).toMatchObject({ errno: 'ENOSYS', when: 'always' });
-    expect(by.get('ioctl')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: expect.stringMatching(/^when args\[1\] in \{0x5412, 0x541c, .*0x5423.*\}$/) });
+    expect(by.get('ioctl')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: expect.stringMatching(/^when args\[1\] in \{0x5412, 0x541c, .*0x5423.*\} or \(args\[1\] == 0x540e and args\[2\] == 0x1\)$/) });
     expect(by.get('sendto')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'when args[4] != NULL' });
     expect(by.get('recvfrom')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'when args[4] != NULL' });
     expect(by.get('socketpair')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'when args[0] != 0x1 or (args[1] & 0xf) in {0x2, 0x3, 0x4, 0xa}' });

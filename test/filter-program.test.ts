@@ -82,6 +82,9 @@ const CHECKS: [keyof typeof NR, bigint[], Answer][] = [
   ['ioctl', [0n, 0x540an], 'EPERM'], ['ioctl', [0n, 0x540cn], 'EPERM'], ['ioctl', [0n, 0x5457n], 'EPERM'],
   ['ioctl', [0n, 0x400454can], 'EPERM'], ['ioctl', [0n, 0x400454d9n], 'EPERM'],
   ['ioctl', [0n, 0x5401n], 'allow'], ['ioctl', [0n, 0x5413n], 'allow'], ['ioctl', [0n, 0x5410n], 'allow'], // TCGETS, TIOCGWINSZ, TIOCSPGRP
+  // TIOCSCTTY: with force (arg 1, as root) it takes the terminal from another session; without, a pty of one's own.
+  ['ioctl', [0n, 0x540en, 1n], 'EPERM'], ['ioctl', [0n, 0x540en | HI, 1n], 'EPERM'], ['ioctl', [0n, 0x540en, 0n], 'allow'],
+  ['ioctl', [0n, 0x5401n, 1n], 'allow'], ['ioctl', [0n, 0x540en, 2n], 'allow'],
   ['sendto', [3n, 0n, 1n, 0n, 0x1000n], 'EPERM'], ['sendto', [3n, 0n, 1n, 0n, HI], 'EPERM'], ['sendto', [3n, 0n, 1n, 0n, 0n], 'allow'],
   ['recvfrom', [3n, 0n, 1n, 0n, 0x1000n], 'EPERM'], ['recvfrom', [3n, 0n, 1n, 0n, 0n], 'allow'],
   ['socketpair', [AF_UNIX, 1n], 'allow'], ['socketpair', [AF_UNIX, 5n | 0x80800n], 'allow'],
