@@ -1070,6 +1070,27 @@ describe('5. containment: a zombie leader with a live thread, a fork-and-exit ch
 });
 
 describe('5a. worm-run itself SIGKILLed from outside', () => {
+  for (const mode of MODES) {
+    for (const who of USERS) {
+      itWith(needs(mode, who), `${mode.name}, ${who.name}: the target dies with worm-run`, async () => {
+        const id = tag('sigkill-target');
+        const a = startWorm([...mode.args, ...who.args, '--', PROCS, 'sleep', id], { uid: who.spawnAs });
+        a.child.stdin!.end();
+        try {
+          await a.waitFor(/^READY/m, { timeoutMs: 20_000 });
+          const target = await hostPid('sleep', id);
+          a.kill('SIGKILL');
+          expect(await a.exited).toEqual({ code: null, signal: 'SIGKILL' });
+          // Init dies of its parent-death signal, and the target of its own (which a change of
+          // identity, --user, clears: it must be set again after setuid).
+          expect(await eventually(() => !alive(target), 10_000), `target ${target} outlived worm-run`).toBe(true);
+        } finally {
+          for (const pid of attackers('sleep', id)) process.kill(pid, 'SIGKILL');
+        }
+      });
+    }
+  }
+
   itWith(needs(NS, ROOT_TARGET), 'own PID namespace: init dies with worm-run (PR_SET_PDEATHSIG) and the kernel ends everything in the namespace', async () => {
     const id = tag('sigkill');
     const stop = join(PUB, `stop-${Math.random().toString(36).slice(2)}`);
