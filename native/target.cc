@@ -149,6 +149,11 @@ bool SendFacts(int ctl, const Facts& f, int listener) {
     if (setgid(p.gid) != 0) ReportFailure(ctl, kStageSetgid, errno);
     if (setuid(p.uid) != 0) ReportFailure(ctl, kStageSetuid, errno);
     if (p.uid != 0 && setuid(0) == 0) ReportFailure(ctl, kStageSetuid, EPERM, 1);
+    // A change of identity clears the parent-death signal (prctl(2)): without it a target
+    // running as another user outlived a SIGKILLed worm-run (and its init) when the run has no
+    // PID namespace. Set it again, and check again that init is still there.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) ReportFailure(ctl, kStagePdeathsig, errno);
+    if (getppid() != (p.namespaces ? 1 : q.init)) ReportFailure(ctl, kStageParentGone, ESRCH);
   }
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ReportFailure(ctl, kStageNoNewPrivs, errno);
   if (q.rulesetFd >= 0) {
