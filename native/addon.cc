@@ -5,6 +5,7 @@
 #include "contain.h"
 #include "exitrecord.h"
 #include "landlock.h"
+#include "plan.h"
 #include "probe.h"
 #include "reserve.h"
 #include "run_handle.h"
@@ -20,7 +21,7 @@ namespace worm {
 
 // Bumped whenever the functions below change, and checked by src/native.ts: a stale build or
 // prebuild fails with a clear message instead of a missing function halfway through a run.
-constexpr int kAddonAbi = 13;
+constexpr int kAddonAbi = 14;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abi", Napi::Number::New(env, kAddonAbi));
@@ -29,6 +30,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("describeFilter", Napi::Function::New(env, DescribeFilter, "describeFilter"));
   exports.Set("hardenSelf", Napi::Function::New(env, HardenSelf, "hardenSelf"));
   exports.Set("setNonDumpable", Napi::Function::New(env, SetNonDumpable, "setNonDumpable"));
+  exports.Set("dropRootCapabilities", Napi::Function::New(env, DropRootCapabilitiesJs, "dropRootCapabilities"));
   exports.Set("containChildren", Napi::Function::New(env, ContainChildren, "containChildren"));
   exports.Set("killDescendants", Napi::Function::New(env, KillDescendantsJs, "killDescendants"));
   exports.Set("isForegroundTty", Napi::Function::New(env, IsForegroundTty, "isForegroundTty"));

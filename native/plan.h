@@ -81,7 +81,15 @@ struct Prepared {
 long RawClone(unsigned long flags);
 void WriteFull(int fd, const void* data, size_t len);
 
+// What a target running as root keeps (target.cc): returns 0 or errno.
+int DropRootCapabilities();
+
 [[noreturn]] void InitMain(const Plan& p, Prepared& q);
 [[noreturn]] void TargetMain(const Plan& p, Prepared& q);
 
+}  // namespace worm
+
+#include <napi.h>
+namespace worm {
+Napi::Value DropRootCapabilitiesJs(const Napi::CallbackInfo& info);
 }  // namespace worm

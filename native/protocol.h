@@ -48,6 +48,7 @@ enum Stage : int32_t {
   kStageSubreaper,
   kStageInitFilter,
   kStageSignalfd,
+  kStageCapabilities,
 };
 
 const char* StageName(int stage);

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
+#include <functional>
 
 namespace worm {
 
@@ -96,6 +97,11 @@ Test MaskedIn(int arg, uint32_t mask, std::vector<uint32_t> values) {
   return {arg, Op::MaskedIn, mask, std::move(values)};
 }
 Test NonNull(int arg) { return {arg, Op::NonNull, 0, {}}; }
+// Holds when both hold.
+Test Both(Test first, Test second) {
+  first.also.push_back(std::move(second));
+  return first;
+}
 
 // A call that addresses a process by its first argument (or, for setpriority/ioprio_set, by
 // "which" and "who").
@@ -124,8 +130,13 @@ void PidRules(std::vector<Rule>& r, PidScope scope) {
     else r.push_back({c.name, c.nr, P, Kind::UnlessAll, {In(0, {0})}, g, why});
   }
   if (ns) {
-    r.push_back({"setpriority", __NR_setpriority, P, Kind::IfAny, {In(1, {1})}, g, why});
-    r.push_back({"ioprio_set", __NR_ioprio_set, P, Kind::IfAny, {In(1, {1})}, g, why});
+    // Only the process form, and not pid 1: "my process group" and "my user" (who = 0) reach
+    // init, which shares the target's process group and (as root) its user, and the group form
+    // reaches every process of that group in any namespace: worm-run itself, and whatever
+    // shares its terminal job (`worm-run ... | cat`), when the run stays in worm-run's group.
+    const char* whyGroup = "pid 1 is the run's init; the process-group and user forms reach init, and the group form worm-run's own process group";
+    r.push_back({"setpriority", __NR_setpriority, P, Kind::IfAny, {NotEq(0, PRIO_PROCESS), In(1, {1})}, g, whyGroup});
+    r.push_back({"ioprio_set", __NR_ioprio_set, P, Kind::IfAny, {NotEq(0, kIoprioWhoProcess), In(1, {1})}, g, whyGroup});
   } else {
     // who = 0 means "the caller" only with PRIO_PROCESS / IOPRIO_WHO_PROCESS: with the user or
     // group forms it means every process of the caller's user or process group.
@@ -148,10 +159,13 @@ std::vector<Rule> FilterRules(const FilterOptions& opts) {
   // seccomp_cache_prepare in kernel/seccomp.c).
   r.push_back({"ioctl", __NR_ioctl, P, Kind::IfAny,
                {In(1, {TIOCSTI, TIOCLINUX, TIOCSETD, TIOCCONS, TIOCVHANGUP, TCXONC, TIOCEXCL, TIOCSLCKTRMIOS,
-                       WORM_TUNSETIFF, WORM_TUNSETQUEUE})},
+                       WORM_TUNSETIFF, WORM_TUNSETQUEUE}),
+                Both(In(1, {TIOCSCTTY}), In(2, {1}))},
                "terminal",
                "TIOCSTI/TIOCLINUX push keystrokes into the launching terminal; TIOCSETD, TIOCCONS, TIOCVHANGUP, "
                "TCXONC, TIOCEXCL, TIOCSLCKTRMIOS leave it dead, stopped, redirected or locked after the run; "
+               "TIOCSCTTY with force (as root) takes the terminal away from the launching shell's session for good "
+               "(without force, as a program making its own pty does, it stays allowed); "
                "TUNSETIFF/TUNSETQUEUE make a tun/tap device (as root) that sends packets without a socket"});
   if (!opts.allowUnix) {
     r.push_back({"sendto", __NR_sendto, P, Kind::IfAny, {NonNull(4)}, "network",
@@ -276,6 +290,13 @@ std::string Hex(uint32_t v) {
 }
 
 std::string DescribeTest(const Test& t) {
+  if (!t.also.empty()) {
+    Test first = t;
+    first.also.clear();
+    std::string s = "(" + DescribeTest(first);
+    for (const Test& x : t.also) s += " and " + DescribeTest(x);
+    return s + ")";
+  }
   std::string a = "args[" + std::to_string(t.arg) + "]";
   auto list = [&] {
     std::string s;
@@ -378,6 +399,18 @@ uint32_t ArgHi(int i) { return ArgLo(i) + 4; }
 
 // Jumps to t when the test holds, else to f (both labels).
 void EmitTest(Assembler& a, const Test& t, int yes, int no) {
+  if (!t.also.empty()) {
+    Test first = t;
+    first.also.clear();
+    int next = a.NewLabel();
+    EmitTest(a, first, next, no);
+    for (size_t i = 0; i < t.also.size(); i++) {
+      a.Bind(next);
+      next = i + 1 == t.also.size() ? yes : a.NewLabel();
+      EmitTest(a, t.also[i], next, no);
+    }
+    return;
+  }
   switch (t.op) {
     case Op::In:
     case Op::MaskedIn:
@@ -544,9 +577,7 @@ Napi::Value DescribeFilter(const Napi::CallbackInfo& info) {
     x.Set("errno", Napi::String::New(env, VerdictName(r.verdict)));
     x.Set("group", Napi::String::New(env, r.group));
     x.Set("kind", Napi::String::New(env, KindName(r.kind)));
-    Napi::Array tests = Napi::Array::New(env, r.tests.size());
-    for (uint32_t j = 0; j < r.tests.size(); j++) {
-      const Test& t = r.tests[j];
+    std::function<Napi::Object(const Test&)> describe = [&](const Test& t) {
       Napi::Object to = Napi::Object::New(env);
       to.Set("arg", Napi::Number::New(env, t.arg));
       to.Set("op", Napi::String::New(env, OpName(t.op)));
@@ -554,8 +585,15 @@ Napi::Value DescribeFilter(const Napi::CallbackInfo& info) {
       Napi::Array vals = Napi::Array::New(env, t.values.size());
       for (uint32_t k = 0; k < t.values.size(); k++) vals.Set(k, Napi::Number::New(env, t.values[k]));
       to.Set("values", vals);
-      tests.Set(j, to);
-    }
+      if (!t.also.empty()) {
+        Napi::Array also = Napi::Array::New(env, t.also.size());
+        for (uint32_t k = 0; k < t.also.size(); k++) also.Set(k, describe(t.also[k]));
+        to.Set("and", also);
+      }
+      return to;
+    };
+    Napi::Array tests = Napi::Array::New(env, r.tests.size());
+    for (uint32_t j = 0; j < r.tests.size(); j++) tests.Set(j, describe(r.tests[j]));
     x.Set("tests", tests);
     x.Set("when", Napi::String::New(env, DescribeCondition(r)));
     x.Set("argsInspected", Napi::Boolean::New(env, r.kind != Kind::Always));

@@ -56,6 +56,8 @@ struct Test {
   Op op;
   uint32_t mask;
   std::vector<uint32_t> values;
+  // More tests that must hold with this one (a conjunction: ioctl TIOCSCTTY *with force*).
+  std::vector<Test> also = {};
 };
 
 enum class Kind {

@@ -5,6 +5,7 @@
 // async-signal-safe calls: this is a copy of a multithreaded process.
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -96,7 +97,38 @@ bool SendFacts(int ctl, const Facts& f, int listener) {
   return r == static_cast<ssize_t>(sizeof f);
 }
 
+// What a target running as root keeps: the capabilities a container runtime gives a container's
+// root (Docker's default set) but for MKNOD and NET_RAW. Everything else is dropped from the
+// bounding set too, so nothing it executes gets it back. Without this a root target could
+// raise its own hard limits (SYS_RESOURCE: --cpu and --memory would not hold), read every
+// process's environment and memory maps past Landlock (SYS_ADMIN, PERFMON), renice or starve
+// the host (SYS_NICE), reboot it, or read raw devices and memory (SYS_RAWIO, MKNOD).
+constexpr uint64_t kRootKeeps = (1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_FOWNER) |
+                                (1ull << CAP_FSETID) | (1ull << CAP_KILL) | (1ull << CAP_SETGID) | (1ull << CAP_SETUID) |
+                                (1ull << CAP_SETPCAP) | (1ull << CAP_NET_BIND_SERVICE) | (1ull << CAP_SYS_CHROOT) |
+                                (1ull << CAP_AUDIT_WRITE) | (1ull << CAP_SETFCAP);
+
 }  // namespace
+
+// Returns 0 or errno.
+int DropRootCapabilities() {
+  for (int cap = 0; cap < 64; cap++) {
+    if (kRootKeeps & (1ull << cap)) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return errno;  // EINVAL: past the last cap
+  }
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &header, data) != 0) return errno;
+  for (int i = 0; i < 2; i++) {
+    uint32_t keep = static_cast<uint32_t>(kRootKeeps >> (32 * i));
+    data[i].effective &= keep;
+    data[i].permitted &= keep;
+    data[i].inheritable &= keep;
+  }
+  if (syscall(SYS_capset, &header, data) != 0) return errno;
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  return 0;
+}
 
 [[noreturn]] void TargetMain(const Plan& p, Prepared& q) {
   int ctl = q.ctl;
@@ -149,6 +181,15 @@ bool SendFacts(int ctl, const Facts& f, int listener) {
     if (setgid(p.gid) != 0) ReportFailure(ctl, kStageSetgid, errno);
     if (setuid(p.uid) != 0) ReportFailure(ctl, kStageSetuid, errno);
     if (p.uid != 0 && setuid(0) == 0) ReportFailure(ctl, kStageSetuid, EPERM, 1);
+    // A change of identity clears the parent-death signal (prctl(2)): without it a target
+    // running as another user outlived a SIGKILLed worm-run (and its init) when the run has no
+    // PID namespace. Set it again, and check again that init is still there.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) ReportFailure(ctl, kStagePdeathsig, errno);
+    if (getppid() != (p.namespaces ? 1 : q.init)) ReportFailure(ctl, kStageParentGone, ESRCH);
+  }
+  if (geteuid() == 0 && !p.userNamespace) {
+    int err = DropRootCapabilities();
+    if (err != 0) ReportFailure(ctl, kStageCapabilities, err);
   }
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ReportFailure(ctl, kStageNoNewPrivs, errno);
   if (q.rulesetFd >= 0) {
@@ -187,6 +228,23 @@ bool SendFacts(int ctl, const Facts& f, int listener) {
     execve("/bin/sh", q.shArgv.data(), q.envp.data());
   }
   ReportFailure(ctl, kStageExecve, errno);
+}
+
+}  // namespace worm
+
+// ---- bindings ------------------------------------------------------------------------------
+#include "errors.h"
+
+namespace worm {
+
+// dropRootCapabilities(): the in-process mode's root keeps what a root target keeps (the calling
+// thread, and the threads and processes it starts afterwards).
+Napi::Value DropRootCapabilitiesJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (geteuid() != 0) return env.Undefined();
+  int err = DropRootCapabilities();
+  if (err != 0) return ThrowErrno(env, "capset", err);
+  return env.Undefined();
 }
 
 }  // namespace worm

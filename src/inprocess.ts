@@ -10,7 +10,7 @@
  * watchdog thread for the wall clock and the CPU budget (a JS timer could be starved), and
  * native signal handlers for the exit record of a death by signal (the memory cap's included).
  */
-import { fstatSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { AuditTrail, describeTarget, trustedDigestCache, escapeForTerminal, runFacts, targetAccess, type AuditRecord } from './audit.js';
 import { recordBody } from './audit/record.js';
@@ -124,6 +124,40 @@ function armVerdicts(policy: Policy, run: string, command: string): void {
   });
 }
 
+/**
+ * Deleting a variable from process.env unsets it, but the block of memory the process started
+ * with, which the kernel shows as /proc/self/environ, still holds it: the script (or a child of
+ * it) would read the removed credentials back there. Their bytes in that block are zeroed
+ * through /proc/self/mem; nothing points at them any more (unsetenv dropped the pointers), and
+ * every variable kept is left where it is.
+ */
+export function wipeFromEnvironBlock(removed: string[]): number {
+  if (removed.length === 0) return 0;
+  const stat = readFileSync('/proc/self/stat', 'latin1');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const start = Number(fields[47]); // env_start, field 50 of proc(5)
+  const block = readFileSync('/proc/self/environ');
+  if (!Number.isSafeInteger(start) || start <= 0) return 0;
+  const names = new Set(removed);
+  let wiped = 0;
+  const fd = openSync('/proc/self/mem', 'r+');
+  try {
+    for (let off = 0; off < block.length;) {
+      let end = block.indexOf(0, off);
+      if (end < 0) end = block.length;
+      const eq = block.indexOf(0x3d, off); // '='
+      if (eq > off && eq < end && names.has(block.toString('latin1', off, eq))) {
+        writeSync(fd, Buffer.alloc(end - off), 0, end - off, start + off);
+        wiped += 1;
+      }
+      off = end + 1;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return wiped;
+}
+
 /** Starts the script; the returned promise never settles (the script owns the process now). */
 export async function runInProcess(command: string[], policy: Policy): Promise<never> {
   refuseUnsupported(policy);
@@ -148,8 +182,10 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
 
   // The environment and the private temporary directory, before anything reads them.
   const scrubbed = targetEnvironment(process.env, policy.env);
-  for (const k of Object.keys(process.env)) if (!(k in scrubbed.env)) delete process.env[k];
+  const dropped = Object.keys(process.env).filter((k) => !(k in scrubbed.env));
+  for (const k of dropped) delete process.env[k];
   Object.assign(process.env, scrubbed.env, tmp ? tmpEnv(tmp.path, policy.env.set) : {});
+  wipeFromEnvironBlock(dropped);
   const fs = planFilesystem(policy.fs, {
     cwd, tmp: tmp?.path ?? null, mountNamespace: false, hidden,
     protect: [...protect, ...INSTALL_CODE, process.execPath],
@@ -160,6 +196,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   // watchdog, as a backstop.
   const limits = rlimitsFor({ ...policy.limits, cpuMs: policy.limits.cpuMs === undefined ? undefined : policy.limits.cpuMs + 1000 });
   native.setRlimits(limits);
+  native.dropRootCapabilities();
   const landlock = native.landlockSelf(fs.landlock);
   native.hardenSelf({ allowUnix: policy.network.allowUnix, self: true, pids: 'self', memoryCap: policy.limits.memoryBytes !== undefined });
   // Nothing the script starts outlives it: as a subreaper this process keeps the grandchildren

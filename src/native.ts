@@ -137,6 +137,8 @@ export interface FilterTest {
   op: 'in' | 'ne' | 'hasBits' | 'maskedIn' | 'nonNull';
   mask?: number;
   values: number[];
+  /** Tests that must hold together with this one (ioctl TIOCSCTTY with force). */
+  and?: FilterTest[];
 }
 
 export interface FilterRule {
@@ -266,7 +268,7 @@ export interface ShareTrailSpec {
 }
 
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 13;
+const ADDON_ABI = 14;
 
 interface Addon {
   abi: number;
@@ -274,6 +276,7 @@ interface Addon {
   describeFilter(opts: FilterOptions): FilterDescription;
   hardenSelf(opts: FilterOptions): void;
   containChildren(): void;
+  dropRootCapabilities(): void;
   killDescendants(): number;
   setNonDumpable(): void;
   isForegroundTty(fd: number): boolean;
@@ -348,6 +351,8 @@ export const native = {
   hardenSelf: (opts: FilterOptions): void => load().hardenSelf(opts),
   /** In-process: become a child subreaper and kill whatever the script started at exit. */
   containChildren: (): void => load().containChildren(),
+  /** As root: keep only what a root target keeps (Docker's default set, less MKNOD and NET_RAW). */
+  dropRootCapabilities: (): void => load().dropRootCapabilities(),
   killDescendants: (): number => load().killDescendants(),
   setNonDumpable: (): void => load().setNonDumpable(),
   isForegroundTty: (fd: number): boolean => load().isForegroundTty(fd),

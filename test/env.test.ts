@@ -175,26 +175,27 @@ describe('the environment of processes outside the target', () => {
       expect(r.stdout).toBe('kept: EACCES\n');
     });
   }
-  // KNOWN WAY THROUGH (not in src/fs; see the report): a root target reads /proc/<init>/environ
-  // (its parent, a copy of worm-run made by clone) and, without a PID namespace, worm-run's own;
-  // both hold the credentials the filter removed. Landlock does not refuse environ.
+  // Once a way through: a root target read /proc/<init>/environ (its parent, a copy of worm-run
+  // made by clone) and, without a PID namespace, worm-run's own; the kernel lets CAP_SYS_ADMIN /
+  // CAP_PERFMON past Landlock there. Init now zeroes its copy, and a root target runs without
+  // those capabilities.
   if (nsRoot) {
-    it.fails('[KNOWN WAY THROUGH] a root target cannot read the removed credentials from its init\'s environment (own namespaces)', async () => {
+    it('a root target cannot read the removed credentials from its init\'s environment (own namespaces)', async () => {
       const r = await readInit(nsRoot);
       expect(r.stdout).not.toBe('LEAKED\n');
     });
   }
   if (offRoot) {
-    it.fails('[KNOWN WAY THROUGH] a root target cannot read the removed credentials from its init\'s environment (--namespaces off)', async () => {
+    it('a root target cannot read the removed credentials from its init\'s environment (--namespaces off)', async () => {
       const r = await readInit(offRoot);
       expect(r.stdout).not.toBe('LEAKED\n');
     });
   }
-  // KNOWN WAY THROUGH: in-process, the script runs in worm-run's own process, whose
-  // /proc/self/environ is the environment it was started with; deleting from process.env does
-  // not change that memory.
+  // Once a way through: in-process, the script runs in worm-run's own process, whose
+  // /proc/self/environ is the environment it was started with; the removed variables are now
+  // zeroed there.
   if (inProcess) {
-    it.fails('[KNOWN WAY THROUGH] in-process: /proc/self/environ still holds the removed credentials', async () => {
+    it('in-process: /proc/self/environ no longer holds the removed credentials', async () => {
       const w = makeWorld('selfenviron');
       try {
         const script = join(w.work, 'self.cjs');

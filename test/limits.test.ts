@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { STACK_FRAME, auditLines, tempDir, worm } from './helpers/run.js';
+import { STACK_FRAME, auditLines, runProgram, tempDir, worm } from './helpers/run.js';
 import { nodeMemoryFloor } from '../src/limits.js';
 import { startsUnder } from '../scripts/node-memory-floor.js';
 
@@ -266,6 +266,24 @@ describe('processes, files, file size, core', () => {
     expect(r.stdout).toMatch(/^Max data size\s+314572800\s+314572800\s+bytes/m);
     expect(r.stdout).toMatch(/^Max open files\s+99\s+99\s+files/m);
     expect(r.stdout).toMatch(/^Max file size\s+2097152\s+2097152\s+bytes/m);
+  });
+});
+
+describe('a root target', () => {
+  it.runIf(process.getuid?.() === 0)('cannot raise its own hard limits (it runs without CAP_SYS_RESOURCE), nor renice the host', async () => {
+    const r = await worm(['--cpu', '2', '--max-files', '64', '--', 'sh', '-c', 'ulimit -t 100 || echo cpu-kept; ulimit -n 4096 || echo files-kept; grep CapEff /proc/self/status']);
+    expect(r.stdout).toMatch(/^cpu-kept$/m);
+    expect(r.stdout).toMatch(/^files-kept$/m);
+    const capEff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(r.stdout)![1]}`);
+    for (const cap of [21n /* SYS_ADMIN */, 24n /* SYS_RESOURCE */, 23n /* SYS_NICE */, 38n /* PERFMON */, 19n /* SYS_PTRACE */, 27n /* MKNOD */]) {
+      expect((capEff >> cap) & 1n, `capability ${cap}`).toBe(0n);
+    }
+    expect((capEff >> 1n) & 1n).toBe(1n); // DAC_OVERRIDE: root's files stay root's
+    // Control: the same shell as root without worm-run raises them, where this machine gives
+    // root CAP_SYS_RESOURCE at all (a container may not: then the capability bits above are the proof).
+    const bare = await runProgram('sh', ['-c', 'ulimit -t 2; ulimit -t 100 && echo raised; grep CapEff /proc/self/status']);
+    const bareCaps = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(bare.stdout)![1]}`);
+    if ((bareCaps >> 24n) & 1n) expect(bare.stdout).toMatch(/^raised$/m);
   });
 });
 

@@ -118,7 +118,22 @@ function complement(arg: number, mask: number, values: number[]): Cond[] {
   return out;
 }
 
-/** The conditions, any one of which makes the test hold. */
+/**
+ * The ways the test holds, each a conjunction of conditions (one per argument): a test with
+ * `and` holds when each of its parts does, so its ways are the product of theirs.
+ */
+function holdsAll(t: FilterTest): Cond[][] {
+  let ways = holds(t).map((c) => [c]);
+  for (const part of t.and ?? []) ways = ways.flatMap((w) => holdsAll(part).map((p) => [...w, ...p]));
+  return ways;
+}
+
+/** The ways the test fails: any part failing is one. */
+function failsAll(t: FilterTest): Cond[][] {
+  return [...fails(t).map((c) => [c]), ...(t.and ?? []).flatMap((part) => failsAll(part))];
+}
+
+/** The conditions, any one of which makes the test (without its `and` parts) hold. */
 function holds(t: FilterTest): Cond[] {
   switch (t.op) {
     case 'in': return t.values.map((v) => masked(t.arg, ALL, v));
@@ -161,12 +176,12 @@ function describeCond(c: Cond): string {
 function entries(rule: FilterRule, docker: boolean): SeccompSyscall[] {
   const base = { names: [rule.syscall], action: 'SCMP_ACT_ERRNO' as const, errnoRet: ERRNO[rule.errno] };
   if (rule.kind === 'always') return [{ ...base, ...(docker ? { comment: `${rule.syscall}: ${rule.why}` } : {}) }];
-  const conds = rule.tests.flatMap((t) => (rule.kind === 'ifAny' ? holds(t) : fails(t)));
-  return conds.map((c, i) => ({
+  const ways = rule.tests.flatMap((t) => (rule.kind === 'ifAny' ? holdsAll(t) : failsAll(t)));
+  return ways.map((w, i) => ({
     ...base,
-    args: [toArg(c)],
+    args: w.map(toArg),
     ...(docker ? {
-      comment: `${rule.syscall} refused ${rule.when}: ${i + 1} of ${conds.length} (any one refuses): ${describeCond(c)}` +
+      comment: `${rule.syscall} refused ${rule.when}: ${i + 1} of ${ways.length} (any one refuses): ${w.map(describeCond).join(' and ')}` +
         (i === 0 ? `; ${rule.why}` : ''),
     } : {}),
   }));

@@ -15,7 +15,7 @@ const TYPES: Record<number, string> = { 1: 'SOCK_STREAM', 2: 'SOCK_DGRAM', 3: 'S
 const ERRNOS: Record<number, string> = { 1: 'EPERM', 38: 'ENOSYS' };
 const IOCTLS: Record<number, string> = {
   0x5412: 'TIOCSTI', 0x541c: 'TIOCLINUX', 0x5423: 'TIOCSETD', 0x541d: 'TIOCCONS', 0x5437: 'TIOCVHANGUP', 0x540a: 'TCXONC',
-  0x540c: 'TIOCEXCL', 0x5457: 'TIOCSLCKTRMIOS', 0x400454ca: 'TUNSETIFF', 0x400454d9: 'TUNSETQUEUE',
+  0x540c: 'TIOCEXCL', 0x5457: 'TIOCSLCKTRMIOS', 0x540e: 'TIOCSCTTY', 0x400454ca: 'TUNSETIFF', 0x400454d9: 'TUNSETQUEUE',
 };
 
 function low32(hex: string | undefined): number {

@@ -163,6 +163,9 @@ export const CHECKS: [Call, bigint[], Answer][] = [
   ['ioctl', [0n, 0x540an], 'EPERM'], ['ioctl', [0n, 0x540cn], 'EPERM'], ['ioctl', [0n, 0x5457n], 'EPERM'],
   ['ioctl', [0n, 0x400454can], 'EPERM'], ['ioctl', [0n, 0x400454d9n], 'EPERM'],
   ['ioctl', [0n, 0x5401n], 'allow'], ['ioctl', [0n, 0x5413n], 'allow'], ['ioctl', [0n, 0x5410n], 'allow'], // TCGETS, TIOCGWINSZ, TIOCSPGRP
+  // TIOCSCTTY: with force (arg 1, as root) it takes the terminal from another session; without, a pty of one's own.
+  ['ioctl', [0n, 0x540en, 1n], 'EPERM'], ['ioctl', [0n, 0x540en | HI, 1n], 'EPERM'], ['ioctl', [0n, 0x540en, 0n], 'allow'],
+  ['ioctl', [0n, 0x5401n, 1n], 'allow'], ['ioctl', [0n, 0x540en, 2n], 'allow'],
   ['sendto', [3n, 0n, 1n, 0n, 0x1000n], 'EPERM'], ['sendto', [3n, 0n, 1n, 0n, HI], 'EPERM'], ['sendto', [3n, 0n, 1n, 0n, 0n], 'allow'],
   ['recvfrom', [3n, 0n, 1n, 0n, 0x1000n], 'EPERM'], ['recvfrom', [3n, 0n, 1n, 0n, 0n], 'allow'],
   ['socketpair', [AF_UNIX, 1n], 'allow'], ['socketpair', [AF_UNIX, 5n | 0x80800n], 'allow'],
@@ -179,6 +182,9 @@ export const PIDS: Record<'namespace' | 'self', [Call, bigint[], bigint[]][]> = 
     ['prlimit64', [1n], [2n]], ['sched_setaffinity', [1n], [0n]], ['sched_setscheduler', [1n], [5n]], ['sched_setparam', [1n], [0n]],
     ['sched_setattr', [1n], [0n]], ['migrate_pages', [1n], [0n]], ['move_pages', [1n], [0n]],
     ['setpriority', [0n, 1n], [0n, 2n]], ['ioprio_set', [1n, 1n], [1n, 0n]],
+    // "my process group" / "my user" (who 0) reach init, and the group form worm-run's own group.
+    ['setpriority', [1n, 0n], [0n, 0n]], ['setpriority', [2n, 0n], [0n, 0n]], ['setpriority', [1n, 1234n], [0n, 1234n]],
+    ['ioprio_set', [2n, 0n], [1n, 0n]], ['ioprio_set', [3n, 0n], [1n, 0n]], ['ioprio_set', [2n, 1234n], [1n, 1234n]],
   ],
   self: [
     ['prlimit64', [1234n], [0n]], ['prlimit64', [HI + 1n], [HI]], ['sched_setaffinity', [1234n], [0n]],
