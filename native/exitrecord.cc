@@ -21,6 +21,8 @@
 #include <cerrno>
 #include <string>
 
+#include "chain.h"
+#include "contain.h"
 #include "errors.h"
 #include "verdict.h"
 
@@ -40,7 +42,6 @@ Caught caught[] = {
 };
 
 struct Plan {
-  int auditFd;
   long thresholdKb;  // 0: no memory cap, never a verdict
   std::string exitLine, memoryLines, human;
 };
@@ -62,12 +63,16 @@ void OnSignal(int signo) {
   if (plan != nullptr && ClaimExitRecord()) {
     const Fill fill = UsageNow(c->name, 128 + signo);
     const bool memory = signo == SIGABRT && plan->thresholdKb > 0 && fill.rssKb >= plan->thresholdKb;
-    char buf[4096];
-    if (plan->auditFd >= 0) {
-      WriteAll(plan->auditFd, buf, ExpandVerdict(memory ? plan->memoryLines : plan->exitLine, buf, sizeof buf, fill));
+    // Chained onto the trail (a no-op without one); the verdict's human line after the records.
+    AppendPrepared(memory ? plan->memoryLines : plan->exitLine, fill);
+    if (memory) {
+      char buf[4096];
+      WriteAll(2, buf, ExpandVerdict(plan->human.data(), plan->human.size(), buf, sizeof buf, fill));
     }
-    if (memory) WriteAll(2, buf, ExpandVerdict(plan->human, buf, sizeof buf, fill));
   }
+  // The process is about to end: nothing the script started may outlive it (a death by signal
+  // runs no atexit handler, so the sweep is done here).
+  KillDescendants(nullptr);
   // The signal is blocked while this runs: raised again, it reaches the previous action (Node's
   // handler or the default) as soon as this returns. abort() ends the process either way.
   sigaction(signo, &c->previous, nullptr);
@@ -87,19 +92,18 @@ bool EndsTheProcess(const struct sigaction& a) {
 
 }  // namespace
 
-// armExitRecord({auditFd, thresholdKb, exitLine, memoryLines, human}). The lines carry
-// placeholders (see verdict.h), filled in when a handler runs. Arming twice is refused. A signal
-// that is ignored (SIG_IGN) stays ignored.
+// armExitRecord({thresholdKb, exitLine, memoryLines, human}). The lines are record bodies with
+// placeholders (see verdict.h and chain.h), filled in and chained onto the shared trail when a
+// handler runs. Arming twice is refused. A signal that is ignored (SIG_IGN) stays ignored.
 Napi::Value ArmExitRecord(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) return ThrowType(env, "armExitRecord(options)");
   Napi::Object o = info[0].As<Napi::Object>();
-  if (!o.Get("thresholdKb").IsNumber() || !o.Get("auditFd").IsNumber() || !o.Get("exitLine").IsString()) {
-    return ThrowType(env, "armExitRecord({auditFd, thresholdKb, exitLine, memoryLines, human})");
+  if (!o.Get("thresholdKb").IsNumber() || !o.Get("exitLine").IsString()) {
+    return ThrowType(env, "armExitRecord({thresholdKb, exitLine, memoryLines, human})");
   }
   if (plan != nullptr) return ThrowType(env, "armExitRecord: already armed");
-  plan = new Plan{o.Get("auditFd").As<Napi::Number>().Int32Value(),
-                  static_cast<long>(o.Get("thresholdKb").As<Napi::Number>().Int64Value()),
+  plan = new Plan{static_cast<long>(o.Get("thresholdKb").As<Napi::Number>().Int64Value()),
                   LineOption(o, "exitLine"), LineOption(o, "memoryLines"), LineOption(o, "human")};
   for (Caught& c : caught) {
     if (sigaction(c.signo, nullptr, &c.previous) != 0) return ThrowErrno(env, "sigaction", errno);

@@ -53,16 +53,6 @@ Napi::Value SetNonDumpable(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// setSubreaper(): orphaned descendants of the target are re-parented to us, so a daemonising
-// grandchild cannot slip out of the run's clean-up.
-Napi::Value SetSubreaper(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
-    return ThrowErrno(env, "prctl(PR_SET_CHILD_SUBREAPER)", errno);
-  }
-  return env.Undefined();
-}
-
 // isForegroundTty(fd): is fd a terminal whose foreground process group is ours? Then the
 // target stays in our process group so that it can read the terminal and get ^C like any
 // foreground program.

@@ -3,7 +3,6 @@
 
 namespace worm {
 Napi::Value HardenSelf(const Napi::CallbackInfo& info);
-Napi::Value SetSubreaper(const Napi::CallbackInfo& info);
 Napi::Value SetNonDumpable(const Napi::CallbackInfo& info);
 Napi::Value IsForegroundTty(const Napi::CallbackInfo& info);
 Napi::Value Reraise(const Napi::CallbackInfo& info);

@@ -1,202 +1,52 @@
-// Starting the target: everything is prepared before fork(); the child then runs only
-// async-signal-safe calls, hardens itself step by step and execs. A failure before execve is
-// written to a close-on-exec pipe as {stage, errno, detail} and turned into a JS error here.
+// Starting a run: the plan is read from JavaScript and everything the run's init and the
+// target will touch is laid out before clone(); init and the target then run only
+// async-signal-safe code (see init.cc, target.cc). startRun() returns once the target has
+// hardened itself and reported what it got (or failed); it then waits, not yet exec'd, for
+// RunHandle.go().
 #include "spawn.h"
 
 #include <fcntl.h>
-#include <grp.h>
-#include <linux/seccomp.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "errors.h"
-#include "landlock.h"
-#include "rlimit.h"
-#include "seccomp.h"
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
+#include "plan.h"
+#include "run_handle.h"
 
 namespace worm {
 
 namespace {
 
-enum Stage {
-  kStageSetpgid,
-  kStageDup,
-  kStageCloseRange,
-  kStageChdir,
-  kStagePdeathsig,
-  kStageParentGone,
-  kStageSetrlimit,
-  kStageSetgroups,
-  kStageSetgid,
-  kStageSetuid,
-  kStageNoNewPrivs,
-  kStageLandlock,
-  kStageSeccomp,
-  kStageExecve,
-};
+// How long setting up the run may take before worm-run gives up on it (a bind of a path on a
+// hung network filesystem could otherwise hold it for ever).
+constexpr int kStartTimeoutMs = 30000;
 
-const char* StageName(int stage) {
-  switch (stage) {
-    case kStageSetpgid: return "setpgid";
-    case kStageDup: return "dup2";
-    case kStageCloseRange: return "close_range";
-    case kStageChdir: return "chdir";
-    case kStagePdeathsig: return "prctl(PR_SET_PDEATHSIG)";
-    case kStageParentGone: return "getppid";
-    case kStageSetrlimit: return "setrlimit";
-    case kStageSetgroups: return "setgroups";
-    case kStageSetgid: return "setgid";
-    case kStageSetuid: return "setuid";
-    case kStageNoNewPrivs: return "prctl(PR_SET_NO_NEW_PRIVS)";
-    case kStageLandlock: return "landlock_restrict_self";
-    case kStageSeccomp: return "seccomp(SECCOMP_SET_MODE_FILTER)";
-    case kStageExecve: return "execve";
-  }
-  return "?";
-}
-
-struct Failure {
-  int stage;
-  int err;
-  int detail;
-};
-
-struct Plan {
-  std::string file;
-  std::vector<std::string> argv, envp;
-  bool hasCwd = false;
-  std::string cwd;
-  std::vector<int> fds;  // child fd i is a copy of parent fd fds[i]
-  std::vector<LimitSpec> limits;
-  bool setIds = false;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<gid_t> groups;
-  bool newPgrp = false;
-  FilterOptions filterOpts;
-  bool landlock = false;
-  bool shFallback = false;
-};
-
-// Everything the child touches, laid out before fork so the child never allocates.
-struct Prepared {
-  std::vector<char*> argv, envp, shArgv;
-  std::vector<int> tmp;
-  std::vector<sock_filter> prog;
-  struct sock_fprog fprog = {0, nullptr};
-  int rulesetFd = -1;
-  pid_t parent = 0;
-};
-
-[[noreturn]] void Fail(int fd, int stage, int err, int detail = 0) {
-  Failure f = {stage, err, detail};
-  ssize_t n;
-  do {
-    n = write(fd, &f, sizeof f);
-  } while (n < 0 && errno == EINTR);
-  _exit(127);
-}
-
-[[noreturn]] void ChildMain(const Plan& p, Prepared& q, int errFd) {
-  // Dispositions back to default while every signal is still blocked (the parent blocked them
-  // before fork), so none of Node's handlers can run in this copy of the process.
-  struct sigaction dfl = {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; sig++) {
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
-  }
-  if (p.newPgrp && setpgid(0, 0) != 0) Fail(errFd, kStageSetpgid, errno);
-
-  // Move the pipe and every source descriptor above the target range, then place them.
-  const int n = static_cast<int>(p.fds.size());
-  int err2 = fcntl(errFd, F_DUPFD_CLOEXEC, n);
-  if (err2 < 0) Fail(errFd, kStageDup, errno);
-  errFd = err2;
-  if (q.rulesetFd >= 0) {
-    int r2 = fcntl(q.rulesetFd, F_DUPFD_CLOEXEC, n);
-    if (r2 < 0) Fail(errFd, kStageDup, errno);
-    q.rulesetFd = r2;
-  }
-  for (int i = 0; i < n; i++) {
-    q.tmp[i] = fcntl(p.fds[i], F_DUPFD_CLOEXEC, n);
-    if (q.tmp[i] < 0) Fail(errFd, kStageDup, errno, i);
-  }
-  for (int i = 0; i < n; i++) {
-    if (dup2(q.tmp[i], i) < 0) Fail(errFd, kStageDup, errno, i);
-  }
-  // Everything from n up is closed by execve; our pipe and the ruleset are needed until then.
-  if (syscall(__NR_close_range, n, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-    if (errno != ENOSYS && errno != EINVAL) Fail(errFd, kStageCloseRange, errno);
-    struct rlimit rl;
-    long max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-                   ? static_cast<long>(rl.rlim_cur) : 65536;
-    for (long fd = n; fd < max; fd++) fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
-  }
-  if (p.hasCwd && chdir(p.cwd.c_str()) != 0) Fail(errFd, kStageChdir, errno);
-
-  // The target must not outlive the supervisor (a SIGKILLed supervisor cannot clean up).
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) Fail(errFd, kStagePdeathsig, errno);
-  if (getppid() != q.parent) Fail(errFd, kStageParentGone, ESRCH);
-
-  size_t failed = 0;
-  int e = ApplyLimits(p.limits.data(), p.limits.size(), &failed);
-  if (e != 0) Fail(errFd, kStageSetrlimit, e, p.limits[failed].resource);
-
-  if (p.setIds) {
-    if (setgroups(p.groups.size(), p.groups.data()) != 0) Fail(errFd, kStageSetgroups, errno);
-    if (setgid(p.gid) != 0) Fail(errFd, kStageSetgid, errno);
-    if (setuid(p.uid) != 0) Fail(errFd, kStageSetuid, errno);
-    if (p.uid != 0 && setuid(0) == 0) Fail(errFd, kStageSetuid, EPERM, 1);
-  }
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(errFd, kStageNoNewPrivs, errno);
-  if (q.rulesetFd >= 0) {
-    int le = LandlockRestrictSelf(q.rulesetFd);
-    if (le != 0) Fail(errFd, kStageLandlock, le);
-  }
-  // The filter goes last: from here on the child can only exec.
-  if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &q.fprog) != 0) {
-    Fail(errFd, kStageSeccomp, errno);
-  }
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  execve(p.file.c_str(), q.argv.data(), q.envp.data());
-  if (errno == ENOEXEC && p.shFallback) {
-    // A script without a shebang: run it with /bin/sh, as execvp(3) and env(1) do.
-    execve("/bin/sh", q.shArgv.data(), q.envp.data());
-  }
-  Fail(errFd, kStageExecve, errno);
-}
-
-bool ReadStrings(Napi::Env env, Napi::Object o, const char* key, std::vector<std::string>* out,
-                 bool required) {
+bool ReadStrings(Napi::Env env, Napi::Object o, const char* key, std::vector<std::string>* out, bool required) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() && !required) return true;
   if (!v.IsArray()) {
-    ThrowType(env, std::string("spawn: ") + key + " must be an array of strings");
+    ThrowType(env, std::string("startRun: ") + key + " must be an array of strings");
     return false;
   }
   Napi::Array a = v.As<Napi::Array>();
   for (uint32_t i = 0; i < a.Length(); i++) {
     Napi::Value s = a.Get(i);
     if (!s.IsString()) {
-      ThrowType(env, std::string("spawn: ") + key + " must be an array of strings");
+      ThrowType(env, std::string("startRun: ") + key + " must be an array of strings");
       return false;
     }
     std::string str = s.As<Napi::String>().Utf8Value();
     if (str.find('\0') != std::string::npos) {
-      ThrowType(env, std::string("spawn: ") + key + " contains a NUL byte");
+      ThrowType(env, std::string("startRun: ") + key + " contains a NUL byte");
       return false;
     }
     out->push_back(std::move(str));
@@ -204,47 +54,68 @@ bool ReadStrings(Napi::Env env, Napi::Object o, const char* key, std::vector<std
   return true;
 }
 
+bool ReadString(Napi::Env env, Napi::Value v, const char* what, std::string* out) {
+  if (!v.IsString()) {
+    ThrowType(env, std::string("startRun: ") + what + " must be a string");
+    return false;
+  }
+  *out = v.As<Napi::String>().Utf8Value();
+  if (out->find('\0') != std::string::npos) {
+    ThrowType(env, std::string("startRun: ") + what + " contains a NUL byte");
+    return false;
+  }
+  return true;
+}
+
+bool ReadMounts(Napi::Env env, Napi::Value v, std::vector<MountSpec>* out) {
+  if (v.IsUndefined()) return true;
+  if (!v.IsArray()) {
+    ThrowType(env, "startRun: mounts must be an array");
+    return false;
+  }
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    if (!a.Get(i).IsObject()) return ThrowType(env, "startRun: mounts[] must be objects"), false;
+    Napi::Object m = a.Get(i).As<Napi::Object>();
+    MountSpec s;
+    std::string kind = m.Get("kind").IsString() ? m.Get("kind").As<Napi::String>().Utf8Value() : "";
+    if (kind == "ro") s.kind = MountSpec::kReadOnly;
+    else if (kind == "hideDir") s.kind = MountSpec::kHideDir;
+    else if (kind == "hideFile") s.kind = MountSpec::kHideFile;
+    else if (kind == "bind") s.kind = MountSpec::kBind;
+    else return ThrowType(env, "startRun: unknown mount kind '" + kind + "'"), false;
+    if (!ReadString(env, m.Get("target"), "mounts[].target", &s.target)) return false;
+    if (s.kind == MountSpec::kBind && !ReadString(env, m.Get("source"), "mounts[].source", &s.source)) return false;
+    out->push_back(std::move(s));
+  }
+  return true;
+}
+
 bool ReadPlan(Napi::Env env, Napi::Value v, Plan* p) {
-  if (!v.IsObject()) {
-    ThrowType(env, "spawn: expected an options object");
-    return false;
-  }
+  if (!v.IsObject()) return ThrowType(env, "startRun: expected an options object"), false;
   Napi::Object o = v.As<Napi::Object>();
-  Napi::Value file = o.Get("file");
-  if (!file.IsString()) {
-    ThrowType(env, "spawn: file must be a string");
-    return false;
-  }
-  p->file = file.As<Napi::String>().Utf8Value();
-  if (!ReadStrings(env, o, "argv", &p->argv, true) || !ReadStrings(env, o, "env", &p->envp, true)) {
-    return false;
-  }
-  Napi::Value cwd = o.Get("cwd");
-  if (cwd.IsString()) {
+  if (!ReadString(env, o.Get("file"), "file", &p->file)) return false;
+  if (!ReadStrings(env, o, "argv", &p->argv, true) || !ReadStrings(env, o, "env", &p->envp, true)) return false;
+  if (!o.Get("cwd").IsUndefined()) {
+    if (!ReadString(env, o.Get("cwd"), "cwd", &p->cwd)) return false;
     p->hasCwd = true;
-    p->cwd = cwd.As<Napi::String>().Utf8Value();
   }
   Napi::Value fds = o.Get("fds");
   if (!fds.IsArray() || fds.As<Napi::Array>().Length() < 3) {
-    ThrowType(env, "spawn: fds must be an array of at least 3 descriptors");
-    return false;
+    return ThrowType(env, "startRun: fds must be an array of at least 3 descriptors"), false;
   }
   Napi::Array fa = fds.As<Napi::Array>();
   for (uint32_t i = 0; i < fa.Length(); i++) {
     Napi::Value f = fa.Get(i);
     if (!f.IsNumber() || f.As<Napi::Number>().Int32Value() < 0) {
-      ThrowType(env, "spawn: fds must hold open descriptors");
-      return false;
+      return ThrowType(env, "startRun: fds must hold open descriptors"), false;
     }
     p->fds.push_back(f.As<Napi::Number>().Int32Value());
   }
   if (!ReadLimits(env, o.Get("limits"), &p->limits)) return false;
   Napi::Value uid = o.Get("uid"), gid = o.Get("gid");
   if (uid.IsNumber() || gid.IsNumber()) {
-    if (!uid.IsNumber() || !gid.IsNumber()) {
-      ThrowType(env, "spawn: uid and gid go together");
-      return false;
-    }
+    if (!uid.IsNumber() || !gid.IsNumber()) return ThrowType(env, "startRun: uid and gid go together"), false;
     p->setIds = true;
     p->uid = static_cast<uid_t>(uid.As<Napi::Number>().Uint32Value());
     p->gid = static_cast<gid_t>(gid.As<Napi::Number>().Uint32Value());
@@ -257,98 +128,198 @@ bool ReadPlan(Napi::Env env, Napi::Value v, Plan* p) {
     }
   }
   p->newPgrp = o.Get("newProcessGroup").ToBoolean().Value();
-  p->filterOpts.allowUnix = o.Get("allowUnix").ToBoolean().Value();
-  p->landlock = o.Get("landlock").ToBoolean().Value();
+  ReadFilterOptions(o.Get("filter"), &p->filterOpts);
+  p->namespaces = o.Get("namespaces").ToBoolean().Value();
+  p->userNamespace = p->namespaces && o.Get("userNamespace").ToBoolean().Value();
+  p->filterOpts.pids = p->namespaces ? PidScope::Namespace : PidScope::SelfOnly;
+  p->filterOpts.denyExec = false;
+  p->filterOpts.keepExistingRings = false;
+  if (!ReadMounts(env, o.Get("mounts"), &p->mounts)) return false;
+  if (!p->mounts.empty() && !p->namespaces) return ThrowType(env, "startRun: mounts need namespaces"), false;
+  if (!o.Get("landlock").IsUndefined() && !ReadLandlockSpec(env, o.Get("landlock"), &p->landlock)) return false;
   p->shFallback = o.Get("shFallback").ToBoolean().Value();
   return true;
 }
 
-Napi::Value ChildError(Napi::Env env, const Failure& f) {
+bool Build(const FilterOptions& opts, std::vector<sock_filter>* prog, struct sock_fprog* fprog, std::string* err) {
+  if (!BuildFilter(opts, prog, err)) return false;
+  fprog->len = static_cast<unsigned short>(prog->size());
+  fprog->filter = prog->data();
+  return true;
+}
+
+Napi::Value FailureError(Napi::Env env, const Failure& f, const Plan& p) {
   std::string call = StageName(f.stage);
   if (f.stage == kStageSetrlimit) call = std::string("setrlimit(") + RlimitName(f.detail) + ")";
+  if (f.stage == kStageMountBind && f.detail >= 0 && static_cast<size_t>(f.detail) < p.mounts.size()) {
+    call = "mount(" + p.mounts[static_cast<size_t>(f.detail)].target + ")";
+  }
   Napi::Error e = ErrnoError(env, call.c_str(), f.err);
-  e.Set("code", Napi::String::New(env, f.stage == kStageExecve ? "ERR_WORM_EXEC"
-                                                                 : "ERR_WORM_CHILD_SETUP"));
+  e.Set("code", Napi::String::New(env, f.stage == kStageExecve ? "ERR_WORM_EXEC" : "ERR_WORM_CHILD_SETUP"));
+  e.Set("stage", Napi::String::New(env, StageName(f.stage)));
   e.ThrowAsJavaScriptException();
   return env.Undefined();
 }
 
-}  // namespace
-
-// spawn(options) -> { pid, landlock: string }
-Napi::Value Spawn(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Plan p;
-  if (!ReadPlan(env, info[0], &p)) return env.Undefined();
-
-  Prepared q;
-  for (auto& s : p.argv) q.argv.push_back(const_cast<char*>(s.c_str()));
-  q.argv.push_back(nullptr);
-  for (auto& s : p.envp) q.envp.push_back(const_cast<char*>(s.c_str()));
-  q.envp.push_back(nullptr);
-  q.shArgv.push_back(const_cast<char*>("/bin/sh"));
-  q.shArgv.push_back(const_cast<char*>(p.file.c_str()));
-  for (size_t i = 1; i < p.argv.size(); i++) q.shArgv.push_back(const_cast<char*>(p.argv[i].c_str()));
-  q.shArgv.push_back(nullptr);
-  q.tmp.assign(p.fds.size(), -1);
-  {
-    std::string err;
-    if (!BuildFilter(p.filterOpts, &q.prog, &err)) return ThrowType(env, err);
-    q.fprog.len = static_cast<unsigned short>(q.prog.size());
-    q.fprog.filter = q.prog.data();
+// Receives one message from the control socket (with a descriptor, if one is attached).
+// Returns the bytes received, 0 at EOF, -1 on error or timeout (errno says which).
+ssize_t RecvMessage(int ctl, void* buf, size_t len, int* fd, int timeoutMs) {
+  struct pollfd pfd = {ctl, POLLIN, 0};
+  int r;
+  do {
+    r = poll(&pfd, 1, timeoutMs);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0) {
+    errno = ETIMEDOUT;
+    return -1;
   }
-  LandlockPlan ll;
-  if (p.landlock) {
-    int abi = LandlockAbi();
-    if (abi > 0) {
-      ll = PlanLandlock(abi);
-      q.rulesetFd = CreateLandlockRuleset(ll);
-      if (q.rulesetFd < 0) return ThrowErrno(env, "landlock_create_ruleset", -q.rulesetFd);
+  if (r < 0) return -1;
+  struct iovec iov = {buf, len};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (fd) *fd = -1;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int got;
+      memcpy(&got, CMSG_DATA(c), sizeof got);
+      if (fd) *fd = got;
+      else close(got);
     }
   }
-  q.parent = getpid();
+  return n;
+}
 
-  int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) != 0) {
-    if (q.rulesetFd >= 0) close(q.rulesetFd);
-    return ThrowErrno(env, "pipe2", errno);
+// Ends a run that failed to start: init is still our unreaped child.
+void Abandon(pid_t init, int cmd) {
+  close(cmd);
+  kill(init, SIGKILL);
+  while (waitpid(init, nullptr, __WALL) < 0 && errno == EINTR) {
   }
+}
+
+}  // namespace
+
+// startRun(spec) -> RunHandle: the target has hardened itself and waits for handle.go().
+Napi::Value StartRun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto p = std::make_unique<Plan>();
+  if (!ReadPlan(env, info[0], p.get())) return env.Undefined();
+
+  Prepared q;
+  for (auto& s : p->argv) q.argv.push_back(const_cast<char*>(s.c_str()));
+  q.argv.push_back(nullptr);
+  for (auto& s : p->envp) q.envp.push_back(const_cast<char*>(s.c_str()));
+  q.envp.push_back(nullptr);
+  q.shArgv.push_back(const_cast<char*>("/bin/sh"));
+  q.shArgv.push_back(const_cast<char*>(p->file.c_str()));
+  for (size_t i = 1; i < p->argv.size(); i++) q.shArgv.push_back(const_cast<char*>(p->argv[i].c_str()));
+  q.shArgv.push_back(nullptr);
+  q.src.assign(p->fds.size(), -1);
+  q.tmp.assign(p->fds.size(), -1);
+  q.keep.reserve(p->fds.size() + 8);
+  q.facts = Facts{};
+  {
+    std::string err;
+    FilterOptions notify = p->filterOpts, plain = p->filterOpts, init;
+    notify.notify = true;
+    plain.notify = false;
+    init.denyExec = true;
+    init.allowUnix = false;
+    if ((p->filterOpts.notify && !Build(notify, &q.filters.notify, &q.filters.notifyProg, &err)) ||
+        !Build(plain, &q.filters.plain, &q.filters.plainProg, &err) ||
+        !Build(init, &q.filters.init, &q.filters.initProg, &err)) {
+      return ThrowType(env, err);
+    }
+  }
+  if (p->landlock.abi > 0) {
+    std::string failed;
+    q.rulesetFd = CreateLandlockRuleset(p->landlock, &failed, nullptr);
+    if (q.rulesetFd < 0) {
+      std::string call = failed.empty() ? "landlock_create_ruleset" : "landlock_add_rule(" + failed + ")";
+      return ThrowErrno(env, call.c_str(), -q.rulesetFd);
+    }
+  }
+  q.supervisor = getpid();
+  q.mapUid = geteuid();
+  q.mapGid = getegid();
+  snprintf(q.uidMap, sizeof q.uidMap, "%u %u 1\n", q.mapUid, q.mapUid);
+  snprintf(q.gidMap, sizeof q.gidMap, "%u %u 1\n", q.mapGid, q.mapGid);
+
+  int ctl[2], cmd[2], status[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) != 0) {
+    int err = errno;
+    if (q.rulesetFd >= 0) close(q.rulesetFd);
+    return ThrowErrno(env, "socketpair", err);
+  }
+  if (pipe2(cmd, O_CLOEXEC) != 0 || pipe2(status, O_CLOEXEC) != 0) {
+    int err = errno;
+    close(ctl[0]);
+    close(ctl[1]);
+    if (q.rulesetFd >= 0) close(q.rulesetFd);
+    return ThrowErrno(env, "pipe2", err);
+  }
+  q.ctl = ctl[1];
+  q.cmd = cmd[0];
+  q.status = status[1];
+
+  unsigned long flags = SIGCHLD;
+  if (p->namespaces) flags |= CLONE_NEWPID | CLONE_NEWNS | (p->userNamespace ? CLONE_NEWUSER : 0);
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = fork();
+  long pid = RawClone(flags);
   if (pid == 0) {
-    close(pipefd[0]);
-    ChildMain(p, q, pipefd[1]);
+    close(ctl[0]);
+    close(cmd[1]);
+    close(status[0]);
+    InitMain(*p, q);
   }
-  int forkErr = errno;
+  int cloneErr = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  close(pipefd[1]);
+  close(ctl[1]);
+  close(cmd[0]);
+  close(status[1]);
   if (q.rulesetFd >= 0) close(q.rulesetFd);
   if (pid < 0) {
-    close(pipefd[0]);
-    return ThrowErrno(env, "fork", forkErr);
+    close(ctl[0]);
+    close(cmd[1]);
+    close(status[0]);
+    return ThrowErrno(env, p->namespaces ? "clone(new namespaces)" : "clone", cloneErr);
   }
-  // Both sides set the group, so no signal sent to the group right after spawn can miss it.
-  if (p.newPgrp) setpgid(pid, pid);
+  const pid_t init = static_cast<pid_t>(pid);
+  fcntl(cmd[1], F_SETFL, O_NONBLOCK);
 
-  Failure f;
-  ssize_t got;
-  do {
-    got = read(pipefd[0], &f, sizeof f);
-  } while (got < 0 && errno == EINTR);
-  close(pipefd[0]);
-  if (got == static_cast<ssize_t>(sizeof f)) {
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  // Facts (with the listener) from the target, or a Failure from init or the target.
+  alignas(8) char buf[sizeof(Facts) > sizeof(Failure) ? sizeof(Facts) : sizeof(Failure)];
+  uint32_t type = 0;
+  int listener = -1;
+  ssize_t n = RecvMessage(ctl[0], buf, sizeof buf, &listener, kStartTimeoutMs);
+  if (n >= static_cast<ssize_t>(sizeof type)) memcpy(&type, buf, sizeof type);
+  if (n != static_cast<ssize_t>(sizeof(Facts)) || type != kMsgFacts) {
+    int err = errno;
+    if (listener >= 0) close(listener);
+    close(ctl[0]);
+    close(status[0]);
+    Abandon(init, cmd[1]);
+    if (n == static_cast<ssize_t>(sizeof(Failure)) && type == kMsgFailure) {
+      Failure f;
+      memcpy(&f, buf, sizeof f);
+      return FailureError(env, f, *p);
     }
-    return ChildError(env, f);
+    if (n < 0) return ThrowErrno(env, err == ETIMEDOUT ? "starting the run (timed out)" : "recvmsg", err);
+    return ThrowErrno(env, "starting the run (init ended before the target reported)", EPIPE);
   }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("pid", Napi::Number::New(env, pid));
-  out.Set("landlock", Napi::String::New(env, DescribeLandlock(ll)));
-  out.Set("landlockAbi", Napi::Number::New(env, ll.abi));
-  return out;
+  Facts facts;
+  memcpy(&facts, buf, sizeof facts);
+  return RunHandle::Create(env, std::move(p), init, ctl[0], cmd[1], status[0], listener, facts);
 }
 
 }  // namespace worm

@@ -2,5 +2,5 @@
 #include <napi.h>
 
 namespace worm {
-Napi::Value Spawn(const Napi::CallbackInfo& info);
+Napi::Value StartRun(const Napi::CallbackInfo& info);
 }

@@ -39,7 +39,7 @@ size_t Digits(long long v, char* out, size_t cap) {
 bool ClaimExitRecord() { return !written.exchange(true); }
 
 Fill UsageNow(const char* signal, int status) {
-  Fill f{0, 0, 0, signal, status};
+  Fill f{0, 0, 0, signal, status, 0, 0, 0, 0, 0};
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) == 0) {
     f.rssKb = ru.ru_maxrss;
@@ -49,7 +49,7 @@ Fill UsageNow(const char* signal, int status) {
   return f;
 }
 
-size_t ExpandVerdict(const std::string& tmpl, char* out, size_t cap, const Fill& fill) {
+size_t ExpandVerdict(const char* tmpl, size_t tmplLen, char* out, size_t cap, const Fill& fill) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   const long long nowMs = static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
@@ -60,10 +60,15 @@ size_t ExpandVerdict(const std::string& tmpl, char* out, size_t cap, const Fill&
   const Number numbers[] = {
       {"__TIME__", nowMs},          {"__RSS_MIB__", (fill.rssKb + 512) / 1024}, {"__RSS_KB__", fill.rssKb},
       {"__USER_MS__", fill.userMs}, {"__SYS_MS__", fill.sysMs},                 {"__STATUS__", fill.status},
+      {"__SEQ__", fill.seq},        {"__WALL_MS__", fill.wallMs},               {"__BLOCKED__", fill.blocked},
+      {"__WARNINGS__", fill.warnings}, {"__UNWRITTEN__", fill.unwritten},
   };
   static const char kSignal[] = "__SIGNAL__";
-  const char* s = tmpl.data();
-  const size_t n = tmpl.size();
+  static const char kCpu[] = "__CPU_S__";
+  // The CPU used, in tenths of a second rounded as toFixed(1) does for the supervisor's records.
+  const long long tenths = (fill.userMs + fill.sysMs + 50) / 100;
+  const char* s = tmpl;
+  const size_t n = tmplLen;
   size_t len = 0;
   for (size_t i = 0; i < n && len < cap;) {
     bool replaced = false;
@@ -80,6 +85,15 @@ size_t ExpandVerdict(const std::string& tmpl, char* out, size_t cap, const Fill&
       if (!replaced && n - i >= sizeof kSignal - 1 && std::memcmp(s + i, kSignal, sizeof kSignal - 1) == 0) {
         for (const char* c = fill.signal; *c != '\0' && len < cap; ++c) out[len++] = *c;
         i += sizeof kSignal - 1;
+        replaced = true;
+      }
+      if (!replaced && n - i >= sizeof kCpu - 1 && std::memcmp(s + i, kCpu, sizeof kCpu - 1) == 0) {
+        len += Digits(tenths / 10, out + len, cap - len);
+        if (len + 2 <= cap) {
+          out[len++] = '.';
+          out[len++] = static_cast<char>('0' + tenths % 10);
+        }
+        i += sizeof kCpu - 1;
         replaced = true;
       }
     }

@@ -18,15 +18,19 @@ struct Fill {
   long long rssKb, userMs, sysMs;  // this process's resource use (getrusage)
   const char* signal;              // the signal's name, or "" when there is none
   int status;                      // what a shell would see
+  // Set by the chain writer (chain.cc) as the record is written: the trail's state then.
+  long long seq, wallMs, blocked, warnings, unwritten;
 };
 
 // This process's resource use now, for a Fill.
 Fill UsageNow(const char* signal, int status);
 
-// Copies tmpl into out (at most cap bytes, never more), replacing "__TIME__" with the epoch
-// milliseconds now, "__RSS_MIB__", "__RSS_KB__", "__USER_MS__", "__SYS_MS__", "__SIGNAL__" and
-// "__STATUS__" with the fill; returns the length written.
-size_t ExpandVerdict(const std::string& tmpl, char* out, size_t cap, const Fill& fill);
+// Copies tmpl (len bytes) into out (at most cap bytes, never more), replacing "__TIME__" with
+// the epoch milliseconds now, "__RSS_MIB__", "__RSS_KB__", "__USER_MS__", "__SYS_MS__",
+// "__SIGNAL__", "__STATUS__", "__SEQ__", "__WALL_MS__", "__BLOCKED__", "__WARNINGS__" and
+// "__UNWRITTEN__" with the fill, and "__CPU_S__" with its CPU seconds to one decimal (as the
+// supervisor writes them); returns the length written.
+size_t ExpandVerdict(const char* tmpl, size_t len, char* out, size_t cap, const Fill& fill);
 
 // A prepared line handed in from JavaScript (options[key]), or "" when it is not a string.
 std::string LineOption(Napi::Object options, const char* key);

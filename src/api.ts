@@ -9,7 +9,7 @@ import { policyFromDocument, type PolicyFile } from './config.js';
 import { WormError } from './errors.js';
 import { native } from './native.js';
 import { checkPolicy } from './options.js';
-import { execute, type RunResult } from './run.js';
+import { execute, type RunResult } from './supervisor/execute.js';
 
 export type StdioOption = 'inherit' | 'pipe' | 'ignore';
 
@@ -216,7 +216,7 @@ export async function run(a: string | readonly string[], b?: readonly string[] |
       stdio: childFds as [number, number, number],
       hardenSupervisor: false,
       humanLines: false,
-      onStarted: (_pid, _signal, signalRun) => {
+      onStarted: (_pid, _signal, endRun) => {
         for (const fd of toClose.splice(0)) closeSync(fd);
         if (stdinWrite !== null) {
           // Written from the event loop: a target that fills stdout before reading stdin
@@ -226,7 +226,7 @@ export async function run(a: string | readonly string[], b?: readonly string[] |
           sink.on('error', () => {}); // the target closed its stdin early
           sink.end(options.input ?? '');
         }
-        abort = () => signalRun('SIGKILL');
+        abort = endRun;
         if (options.signal?.aborted) abort();
         else options.signal?.addEventListener('abort', abort, { once: true });
       },

@@ -7,16 +7,21 @@
 import type { Command } from 'commander';
 import { writeLine } from './audit.js';
 import { EXIT_WORM_FAILED, WormError } from './errors.js';
+import { native } from './native.js';
+import { auditCommand } from './cli/audit-command.js';
 import { doctorCommand } from './cli/doctor-command.js';
 import { CommanderError, outcome } from './cli/program.js';
 import { runCommand } from './cli/run-command.js';
+import { exportCommand } from './export/command.js';
 
 /**
- * The subcommands, by name: each a function that builds its Command. To add one (`audit`,
- * `export`), write src/cli/NAME-command.ts like doctor-command.ts and add a line here.
+ * The subcommands, by name: each a function that builds its Command. To add one, write
+ * src/cli/NAME-command.ts like doctor-command.ts and add a line here.
  */
 const SUBCOMMANDS: ReadonlyMap<string, () => Command> = new Map([
   ['doctor', doctorCommand],
+  ['export', exportCommand],
+  ['audit', auditCommand],
 ]);
 
 /**
@@ -51,4 +56,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-void main(process.argv.slice(2)).then((code) => process.exit(code));
+void main(process.argv.slice(2)).then((code) => (outcome.ranTarget ? native.exitNow(code) : process.exit(code)));

@@ -11,6 +11,7 @@ import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, type
 import { dirname, resolve } from 'node:path';
 import { WormError, fileErrorReason } from './errors.js';
 import { resolveIdentity } from './identity.js';
+import { parseEnvOption } from './env.js';
 import { defaultPolicy, type Policy } from './policy.js';
 import { UnitError, parseCount, parseDuration, parseSize } from './units.js';
 
@@ -22,7 +23,7 @@ export const MAX_POLICY_BYTES = 1024 * 1024;
 type Schema = {
   type?: string | string[];
   properties?: Record<string, Schema>;
-  additionalProperties?: boolean;
+  additionalProperties?: boolean | Schema;
   items?: Schema;
   enum?: unknown[];
   pattern?: string;
@@ -103,6 +104,11 @@ export function validate(value: unknown, schema: Schema, root: Schema, path: str
       // whatever Object.prototype holds under that name.
       const sub = Object.hasOwn(schema.properties, k) ? schema.properties[k] : undefined;
       const p = path ? `${path}.${k}` : k;
+      if (!sub && typeof schema.additionalProperties === 'object') {
+        const problem = validate(v, schema.additionalProperties, root, path ? `${path}.${k}` : k);
+        if (problem) return problem;
+        continue;
+      }
       if (!sub) {
         if (schema.additionalProperties === false) {
           return `${p}: unknown setting (known here: ${Object.keys(schema.properties).filter((x) => x !== '$schema').join(', ')})`;
@@ -135,8 +141,11 @@ export interface PolicyFile {
   commands?: { deny?: string[]; allow?: string[] };
   guard?: { denyImports?: boolean };
   nodeOptions?: string[];
-  audit?: { log?: string };
+  audit?: { log?: string; key?: string; headFd?: number };
   mode?: 'supervised' | 'in-process';
+  filesystem?: { mode?: 'default' | 'strict' | 'off'; write?: string[]; read?: string[]; hide?: string[]; keepTmp?: boolean };
+  environment?: { mode?: 'scrub' | 'clear' | 'keep'; pass?: string[]; set?: Record<string, string> };
+  namespaces?: 'auto' | 'require' | 'off';
 }
 
 function configError(label: string, message: string): WormError {
@@ -194,7 +203,24 @@ export function policyFromDocument(input: unknown, label: string, baseDir: strin
     const log = f.audit.log;
     p.audit.log = log === '-' || log.startsWith('/') ? log : resolve(baseDir, log);
   }
+  if (f.audit?.key !== undefined) p.audit.key = resolve(baseDir, f.audit.key);
+  if (f.audit?.headFd !== undefined) p.audit.headFd = f.audit.headFd;
   if (f.mode !== undefined) p.mode = f.mode;
+  const fs = f.filesystem ?? {};
+  if (fs.mode !== undefined) p.fs.mode = fs.mode;
+  p.fs.write = (fs.write ?? []).map((d) => resolve(baseDir, d));
+  p.fs.read = (fs.read ?? []).map((d) => resolve(baseDir, d));
+  p.fs.hide = (fs.hide ?? []).map((d) => resolve(baseDir, d));
+  if (fs.keepTmp !== undefined) p.fs.keepTmp = fs.keepTmp;
+  const env = f.environment ?? {};
+  if (env.mode !== undefined) p.env.mode = env.mode;
+  try {
+    for (const name of env.pass ?? []) parseEnvOption(name, p.env, 'environment.pass');
+    for (const [name, value] of Object.entries(env.set ?? {})) parseEnvOption(`${name}=${value}`, p.env, 'environment.set');
+  } catch (e) {
+    throw configError(label, (e as Error).message);
+  }
+  if (f.namespaces !== undefined) p.namespaces = f.namespaces;
   return p;
 }
 
@@ -255,5 +281,5 @@ export function loadPolicyFile(path: string): Policy {
   } catch (e) {
     throw configError(path, `not valid JSON: ${(e as Error).message}`);
   }
-  return policyFromDocument(doc, path, dirname(resolve(path)));
+  return { ...policyFromDocument(doc, path, dirname(resolve(path))), source: resolve(path) };
 }

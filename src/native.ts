@@ -14,27 +14,61 @@ export interface RlimitSpec {
   hard: number | null;
 }
 
-export interface SpawnSpec {
+export interface FilterSpec {
+  allowUnix: boolean;
+  /** Refusals go to the supervisor's listener and are recorded (falls back to plain EPERM where the kernel gives none). */
+  notify: boolean;
+  /** --memory is set: MAP_GROWSDOWN refused. */
+  memoryCap: boolean;
+}
+
+export interface MountSpec {
+  kind: 'ro' | 'hideDir' | 'hideFile' | 'bind';
+  target: string;
+  source?: string;
+}
+
+export interface RunSpec {
   file: string;
   argv: string[];
   env: string[];
   cwd?: string;
-  /** Child descriptor i is a copy of parent descriptor fds[i]; at least 0, 1 and 2. */
+  /** Target descriptor i is a copy of supervisor descriptor fds[i]; at least 0, 1 and 2. */
   fds: number[];
   limits: RlimitSpec[];
   uid?: number;
   gid?: number;
   groups?: number[];
   newProcessGroup: boolean;
-  allowUnix: boolean;
-  landlock: boolean;
+  filter: FilterSpec;
+  /** Own PID and mount namespaces (and a user namespace: userNamespace). */
+  namespaces: boolean;
+  userNamespace: boolean;
+  mounts: MountSpec[];
+  landlock: { fs: number; rules: { path: string; access: number }[] };
   shFallback: boolean;
 }
 
-export interface SpawnResult {
-  pid: number;
-  landlock: string;
+/** What the target measured about itself just before execve. */
+export interface TargetFacts {
+  nsPid: number;
+  noNewPrivs: boolean;
+  seccompMode: number;
+  seccompFilters: number;
+  notify: boolean;
+  notifyErrno: number;
   landlockAbi: number;
+  landlockApplied: boolean;
+  /** ruid, euid, suid, rgid, egid, sgid */
+  ids: number[];
+  groups: number;
+  /** CapEff, hex. */
+  capEff: string;
+  pidNamespace: boolean;
+  procPrivate: boolean;
+  procErrno: number;
+  mountNamespace: boolean;
+  userNamespace: boolean;
 }
 
 export interface Rusage {
@@ -47,28 +81,100 @@ export interface Rusage {
   involuntarySwitches: number;
 }
 
-export interface WaitResult {
-  pid: number;
+export interface ExitStatus {
   exitCode: number | null;
   signal: number | null;
   coreDumped: boolean;
-  rusage: Rusage;
+}
+
+/** A refused call, as the kernel handed it to the supervisor (repeats folded into count). */
+export interface KernelRefusal {
+  pid: number;
+  syscall: string;
+  nr: number;
+  arch: number;
+  /** The six raw arguments, hex. */
+  args: string[];
+  /** The destination, for calls that carry one: "127.0.0.1:9", "[::1]:80", "unix:/path", "unix:@abstract". */
+  address?: string;
+  family?: number;
+  exe: string;
+  argv: string;
+  errno: number;
+  count: number;
+  time: number;
+}
+
+export type RunEvent =
+  | { type: 'refusals'; refusals: KernelRefusal[] }
+  | { type: 'exit'; status: ExitStatus; rusage: Rusage }
+  | {
+    type: 'end'; killed: number; passes: number; targetSeen: boolean; init: ExitStatus;
+    runUsage: { userMs: number; systemMs: number; maxRssKb: number };
+    /** Final counts of the refusals delivered, in delivery order. */
+    counts: number[]; total: number; overflow: number;
+  };
+
+export interface RunHandle {
+  /** The target's pid as worm-run sees it. */
+  readonly pid: number;
+  readonly initPid: number;
+  readonly facts: TargetFacts;
+  /** Lets the target exec; throws ERR_WORM_EXEC (with errno) when execve fails. */
+  go(): void;
+  signal(who: 'target' | 'all', signo: number): void;
+  /** Asks init to end the run now. */
+  end(): void;
+  /** SIGKILLs init (with a PID namespace: every process of the run at once). */
+  kill(): void;
+  watch(cb: (ev: RunEvent) => void): void;
+  /** Ends and collects a run that will never be told to go. */
+  abandon(): void;
+}
+
+export interface FilterTest {
+  arg: number;
+  op: 'in' | 'ne' | 'hasBits' | 'maskedIn' | 'nonNull';
+  mask?: number;
+  values: number[];
+  /** Tests that must hold together with this one (ioctl TIOCSCTTY with force). */
+  and?: FilterTest[];
 }
 
 export interface FilterRule {
   syscall: string;
   nr: number;
   errno: 'EPERM' | 'ENOSYS';
+  group: string;
+  kind: 'always' | 'ifAny' | 'unlessAll';
+  tests: FilterTest[];
   when: string;
   argsInspected: boolean;
+  /** False for a compatibility answer (clone3 -> ENOSYS) the kernel gives without a record. */
+  recorded: boolean;
   why: string;
 }
 
 export interface FilterDescription {
   arch: string;
+  auditArch: number;
   otherAbis: string;
   instructions: number;
+  /** [code, jt, jf, k] per instruction. */
+  program: [number, number, number, number][];
   rules: FilterRule[];
+}
+
+export interface FilterOptions {
+  allowUnix?: boolean;
+  /** worm-run's own process (libuv's existing io_uring ring kept). */
+  self?: boolean;
+  /** The CLI's supervisor and a run's init: also no execve. */
+  supervisor?: boolean;
+  notify?: boolean;
+  memoryCap?: boolean;
+  /** How pid-addressed calls are confined: 'namespace' (pid 1 refused), 'self' (only pid 0), 'none'. */
+  pids?: 'none' | 'namespace' | 'self';
 }
 
 export interface KernelProbe {
@@ -84,9 +190,7 @@ export interface WatchdogSpec {
   timeoutMs: number;
   killAfterMs: number;
   cpuMs: number;
-  /** Where the prepared lines go (-1: nowhere). */
-  auditFd: number;
-  /** Audit lines to write when the budget runs out, with the placeholders of ExitRecordSpec. */
+  /** Records to chain onto the shared trail when the budget runs out (see ExitRecordSpec). */
   timeoutLines: string;
   cpuLines: string;
   /** The human line for stderr. */
@@ -95,13 +199,14 @@ export interface WatchdogSpec {
 }
 
 /**
- * The in-process mode's exit record for a death by signal. Lines carry placeholders filled in
- * natively when written: "__TIME__" (epoch ms), "__SIGNAL__", "__STATUS__", "__USER_MS__",
- * "__SYS_MS__", "__RSS_KB__", "__RSS_MIB__".
+ * The in-process mode's exit record for a death by signal. Lines are record bodies (a JSON
+ * object without its closing brace), one per line, chained natively onto the trail given to
+ * shareTrail (none: nothing is written). Placeholders filled in when written: "__TIME__" (epoch
+ * ms), "__SIGNAL__", "__STATUS__", "__USER_MS__", "__SYS_MS__", "__CPU_S__", "__RSS_KB__",
+ * "__RSS_MIB__", and the trail's "__SEQ__", "__WALL_MS__", "__BLOCKED__", "__WARNINGS__",
+ * "__UNWRITTEN__".
  */
 export interface ExitRecordSpec {
-  /** Where the prepared lines go (-1: nowhere). */
-  auditFd: number;
   /** Peak RSS (KiB) from which a SIGABRT counts as the memory limit reached; 0: no cap. */
   thresholdKb: number;
   /** The exit record. */
@@ -112,29 +217,88 @@ export interface ExitRecordSpec {
   human: string;
 }
 
+/** chainAppend: one record appended to the hash chain (native/chain.h). */
+export interface ChainAppendSpec {
+  fd: number;
+  /** A readable descriptor of the same file, to read the newest record's hash from; -1: not a file. */
+  tailFd: number;
+  /** flock the file while reading its end and appending. */
+  lock: boolean;
+  /** The chain's head as this writer knows it (used when the file cannot tell). */
+  prev: string;
+  /** After the write, keep this many bytes allocated past the end of the file (0: no). */
+  reserve: number;
+  /** The body up to `"seq":` inclusive, and after the number: `{"level":..,...,"seq":` N `,...,"msg":"x"`. */
+  before: string;
+  after: string;
+  /** -1: the shared trail's next number (the in-process mode). */
+  seq: number;
+  /** The in-process mode: chain from, and update, the state the native writers share. */
+  share: boolean;
+  blocked?: number;
+  warnings?: number;
+  unwritten?: number;
+  /** Called with the record's hash, under the locks; returns the signature (base64). */
+  sign?: (hash: string) => string;
+}
+
+export interface ChainAppended {
+  /** 0, or the errno of the failure (the record was not written; no partial line is left). */
+  err: number;
+  hash: string;
+  prev: string;
+  seq: number;
+  /** The file's size after the write (-1: not a regular file). */
+  size: number;
+  /** -1: no reservation asked; 0 done; else fallocate's errno. */
+  reserveErr: number;
+  /** Non-zero: a partial line could not be truncated away (ftruncate's errno). */
+  truncErr: number;
+}
+
+export interface ShareTrailSpec {
+  fd: number;
+  tailFd: number;
+  lock: boolean;
+  /** Where the native writers put the head line after an exit record (-1: nowhere). */
+  headFd: number;
+  run: string;
+  /** The stderr line they print when the trail lost a record. */
+  incomplete: string;
+}
+
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 10;
+const ADDON_ABI = 14;
 
 interface Addon {
   abi: number;
-  spawn(spec: SpawnSpec): SpawnResult;
-  waitChild(pid: number, cb: (err: Error | null) => void): void;
-  reapChild(pid: number): WaitResult;
-  describeFilter(opts: { allowUnix: boolean; supervisor?: boolean }): FilterDescription;
-  hardenSelf(opts: { allowUnix: boolean; supervisor: boolean }): void;
-  setSubreaper(): void;
+  startRun(spec: RunSpec): RunHandle;
+  describeFilter(opts: FilterOptions): FilterDescription;
+  hardenSelf(opts: FilterOptions): void;
+  containChildren(): void;
+  dropRootCapabilities(): void;
+  killDescendants(): number;
   setNonDumpable(): void;
   isForegroundTty(fd: number): boolean;
+  guardTerminal(): boolean;
+  restoreTerminal(): { foreground: boolean; modes: boolean };
+  terminalWriter(fd: number): number;
+  exitNow(code: number): never;
   reraise(signal: number): void;
   setRlimits(limits: RlimitSpec[]): void;
   pipe(nonblocking?: boolean): [number, number];
-  landlockSelf(): string;
+  landlockSelf(spec: { fs: number; rules: { path: string; access: number }[] }): string;
+  landlockInfo(): { abi: number; fsRights: number };
   startWatchdog(opts: WatchdogSpec): void;
   armExitRecord(opts: ExitRecordSpec): void;
   claimExitRecord(): boolean;
   seccompSupport(): number;
   probeKernel(): KernelProbe;
   ioUringFds(): number;
+  chainAppend(spec: ChainAppendSpec): ChainAppended;
+  shareTrail(spec: ShareTrailSpec): void;
+  sha256Hex(data: Buffer): string;
+  reserveSpace(fd: number, offset: number, length: number): void;
   rlimits: Record<string, number>;
 }
 
@@ -180,24 +344,31 @@ export function addonOrigin(): { path: string; prebuild: boolean } {
 }
 
 export const native = {
-  spawn: (spec: SpawnSpec): SpawnResult => load().spawn(spec),
-  /** Resolves when the child has exited; it stays a zombie (pid and group reserved) until reapChild. */
-  waitChild: (pid: number): Promise<void> =>
-    new Promise((resolve, reject) => {
-      load().waitChild(pid, (err) => (err ? reject(err) : resolve()));
-    }),
-  reapChild: (pid: number): WaitResult => load().reapChild(pid),
-  /** supervisor: the filter the CLI's supervisor puts on itself, rather than the target's. */
-  describeFilter: (allowUnix: boolean, supervisor = false): FilterDescription => load().describeFilter({ allowUnix, supervisor }),
-  /** supervisor: also refuse execve (the CLI's supervisor; not the in-process mode). */
-  hardenSelf: (allowUnix: boolean, supervisor = false): void => load().hardenSelf({ allowUnix, supervisor }),
-  setSubreaper: (): void => load().setSubreaper(),
+  /** Starts init and the target; returns once the target is hardened and waits for go(). */
+  startRun: (spec: RunSpec): RunHandle => load().startRun(spec),
+  describeFilter: (opts: FilterOptions): FilterDescription => load().describeFilter(opts),
+  /** The filter on this process's every thread (TSYNC), and non-dumpable. */
+  hardenSelf: (opts: FilterOptions): void => load().hardenSelf(opts),
+  /** In-process: become a child subreaper and kill whatever the script started at exit. */
+  containChildren: (): void => load().containChildren(),
+  /** As root: keep only what a root target keeps (Docker's default set, less MKNOD and NET_RAW). */
+  dropRootCapabilities: (): void => load().dropRootCapabilities(),
+  killDescendants: (): number => load().killDescendants(),
   setNonDumpable: (): void => load().setNonDumpable(),
   isForegroundTty: (fd: number): boolean => load().isForegroundTty(fd),
+  /** CLI: ignore SIGTTOU/SIGTTIN and save the controlling terminal's state; true when there is one. */
+  guardTerminal: (): boolean => load().guardTerminal(),
+  /** CLI, after the run: put the terminal's foreground group and modes back if the target changed them. */
+  restoreTerminal: (): { foreground: boolean; modes: boolean } => load().restoreTerminal(),
+  /** A descriptor for worm-run's own lines to fd that never blocks (a terminal or pipe reopened non-blocking). */
+  terminalWriter: (fd: number): number => load().terminalWriter(fd),
+  /** Exit now, without Node's exit path (which touches the terminal). */
+  exitNow: (code: number): never => load().exitNow(code),
   reraise: (signal: number): void => load().reraise(signal),
   setRlimits: (limits: RlimitSpec[]): void => load().setRlimits(limits),
   pipe: (nonblocking = false): [number, number] => load().pipe(nonblocking),
-  landlockSelf: (): string => load().landlockSelf(),
+  landlockSelf: (spec: { fs: number; rules: { path: string; access: number }[] }): string => load().landlockSelf(spec),
+  landlockInfo: (): { abi: number; fsRights: number } => load().landlockInfo(),
   startWatchdog: (opts: WatchdogSpec): void => load().startWatchdog(opts),
   armExitRecord: (opts: ExitRecordSpec): void => load().armExitRecord(opts),
   /** True for the first caller only: whoever gets it writes the run's exit record. */
@@ -206,6 +377,12 @@ export const native = {
   probeKernel: (): KernelProbe => load().probeKernel(),
   /** How many io_uring instances this process holds. */
   ioUringFds: (): number => load().ioUringFds(),
+  chainAppend: (spec: ChainAppendSpec): ChainAppended => load().chainAppend(spec),
+  shareTrail: (spec: ShareTrailSpec): void => load().shareTrail(spec),
+  /** The addon's own SHA-256 (the one the in-process mode's native records are chained with). */
+  sha256Hex: (data: Buffer): string => load().sha256Hex(data),
+  /** fallocate(FALLOC_FL_KEEP_SIZE); throws an error with `errno` when the space cannot be had. */
+  reserveSpace: (fd: number, offset: number, length: number): void => load().reserveSpace(fd, offset, length),
   rlimit: (name: string): number => {
     const n = load().rlimits[name];
     if (n === undefined) throw new Error(`unknown resource ${name}`);

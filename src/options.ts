@@ -4,8 +4,9 @@
  */
 import { usageError } from './errors.js';
 import { resolveIdentity } from './identity.js';
+import { parseEnvOption } from './env.js';
 import { defaultPolicy, type Policy } from './policy.js';
-import { UnitError, parseCount, parseDuration, parseSize } from './units.js';
+import { UnitError, parseCount, parseDuration, parseMemorySize, parseSize } from './units.js';
 
 export interface CliOptions {
   cpu?: string;
@@ -21,6 +22,8 @@ export interface CliOptions {
   group?: string;
   allowUnix?: boolean;
   auditLog?: string;
+  auditKey?: string;
+  auditHeadFd?: string;
   printPolicy?: boolean;
   config?: string;
   inProcess?: boolean;
@@ -28,6 +31,15 @@ export interface CliOptions {
   denyCommand?: string[];
   allowCommand?: string[];
   nodeOption?: string[];
+  fs?: string;
+  write?: string[];
+  read?: string[];
+  hide?: string[];
+  keepTmp?: boolean;
+  env?: string[];
+  clearEnv?: boolean;
+  keepEnv?: boolean;
+  namespaces?: string;
 }
 
 function value<T>(option: string, raw: string | undefined, parse: (s: string) => T): T | undefined {
@@ -46,8 +58,8 @@ export function policyFromOptions(o: CliOptions, base: Policy = defaultPolicy())
     if (v !== undefined) p.limits[key] = v;
   };
   set('cpuMs', value('--cpu', o.cpu, parseDuration));
-  set('memoryBytes', value('--memory', o.memory, parseSize));
-  set('addressSpaceBytes', value('--address-space', o.addressSpace, parseSize));
+  set('memoryBytes', value('--memory', o.memory, parseMemorySize));
+  set('addressSpaceBytes', value('--address-space', o.addressSpace, parseMemorySize));
   set('timeoutMs', value('--timeout', o.timeout, parseDuration));
   set('killAfterMs', value('--kill-after', o.killAfter, parseDuration));
   set('maxProcs', value('--max-procs', o.maxProcs, parseCount));
@@ -57,13 +69,35 @@ export function policyFromOptions(o: CliOptions, base: Policy = defaultPolicy())
   if (o.allowUnix) p.network.allowUnix = true;
   if (o.inProcess) p.mode = 'in-process';
   if (o.auditLog !== undefined) p.audit.log = o.auditLog;
+  if (o.auditKey !== undefined) p.audit.key = o.auditKey;
+  if (o.auditHeadFd !== undefined) p.audit.headFd = descriptor('--audit-head-fd', o.auditHeadFd);
   if (o.denyImports) p.guard.denyImports = true;
   for (const c of o.denyCommand ?? []) p.guard.denyCommands.push(commandName('--deny-command', c));
   for (const c of o.allowCommand ?? []) p.guard.allowCommands.push(commandName('--allow-command', c));
   for (const n of o.nodeOption ?? []) p.nodeOptions.push(nodeOption(n));
+  if (o.fs !== undefined) p.fs.mode = oneOf('--fs', o.fs, ['default', 'strict', 'off'] as const);
+  p.fs.write.push(...(o.write ?? []));
+  p.fs.read.push(...(o.read ?? []));
+  p.fs.hide.push(...(o.hide ?? []));
+  if (o.keepTmp) p.fs.keepTmp = true;
+  if (o.clearEnv && o.keepEnv) throw usageError('--clear-env and --keep-env contradict each other; choose one');
+  if (o.clearEnv) p.env.mode = 'clear';
+  if (o.keepEnv) p.env.mode = 'keep';
+  for (const e of o.env ?? []) parseEnvOption(e, p.env);
+  if (o.namespaces !== undefined) p.namespaces = oneOf('--namespaces', o.namespaces, ['auto', 'require', 'off'] as const);
   if (o.group !== undefined && o.user === undefined) throw usageError('--group needs --user');
   if (o.user !== undefined) p.identity = resolveIdentity(o.user, o.group);
   return p;
+}
+
+function oneOf<T extends string>(option: string, v: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(v)) throw usageError(`${option}: "${v}" is not one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
+function descriptor(option: string, raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) > 0x7fffffff) throw usageError(`${option}: "${raw}" is not a descriptor number (e.g. 3, with 3>head.json)`);
+  return Number(raw);
 }
 
 function commandName(option: string, c: string): string {
@@ -75,6 +109,9 @@ function commandName(option: string, c: string): string {
 
 function nodeOption(n: string): string {
   if (!n.startsWith('-')) throw usageError(`--node-option: "${n}" is not a Node option (it must start with -)`);
+  if (/^--inspect(?:-brk|-wait|-port)?(?:=|$)/.test(n)) {
+    throw usageError(`--node-option: ${n} starts the inspector, which listens on a socket: the sandbox refuses it (debug the script outside worm-run)`);
+  }
   return n;
 }
 

@@ -3,9 +3,18 @@
  * the library API. `describePolicy` is what `--print-policy` prints and what the `start` record
  * carries, so a reader of the audit trail sees exactly what was enforced.
  */
+import { defaultEnvPolicy, type EnvPolicy } from './env.js';
+import { defaultFsPolicy, type FsPolicy } from './fs/plan.js';
 import { formatDuration, formatSize } from './units.js';
 
 export type Mode = 'supervised' | 'in-process';
+
+/**
+ * Whether the run gets its own PID and mount namespaces (a user namespace too when worm-run is
+ * not root): 'auto' uses them where the machine allows and says so when it does not; 'require'
+ * refuses to run without them; 'off' never makes them.
+ */
+export type NamespacesMode = 'auto' | 'require' | 'off';
 
 export interface Limits {
   /** CPU seconds per process (RLIMIT_CPU), in ms; rounded up to whole seconds. */
@@ -50,8 +59,17 @@ export interface Policy {
   audit: {
     /** A file path, '-' for stderr, or undefined for refusals-only human lines on stderr. */
     log?: string;
+    /** An Ed25519 private key (PEM) that signs each run's head (`--audit-key`). */
+    key?: string;
+    /** A descriptor of the caller's that receives each run's head line (`--audit-head-fd`). */
+    headFd?: number;
   };
   mode: Mode;
+  fs: FsPolicy;
+  env: EnvPolicy;
+  namespaces: NamespacesMode;
+  /** Where the policy was read from, if from a file (kept read-only for the target). */
+  source?: string;
 }
 
 export const DEFAULT_KILL_AFTER_MS = 2000;
@@ -64,6 +82,9 @@ export function defaultPolicy(): Policy {
     nodeOptions: [],
     audit: {},
     mode: 'supervised',
+    fs: defaultFsPolicy(),
+    env: defaultEnvPolicy(),
+    namespaces: 'auto',
   };
 }
 

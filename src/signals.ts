@@ -13,7 +13,18 @@ export function signalNumbers(): Signals {
   return (numbers ??= (createRequire(import.meta.url)('node:os') as typeof import('node:os')).constants.signals);
 }
 
+/**
+ * The name for a number that has two (6 is SIGABRT and SIGIOT, 29 SIGIO and SIGPOLL): the one
+ * POSIX and the in-process mode's native records use.
+ */
+const PREFERRED = new Set(['SIGABRT', 'SIGIO', 'SIGCHLD', 'SIGSYS']);
+
 export function signalName(n: number): NodeJS.Signals | null {
-  names ??= new Map(Object.entries(signalNumbers()).map(([name, num]) => [num, name as NodeJS.Signals]));
+  if (!names) {
+    names = new Map();
+    for (const [name, num] of Object.entries(signalNumbers())) {
+      if (!names.has(num) || PREFERRED.has(name)) names.set(num, name as NodeJS.Signals);
+    }
+  }
   return names.get(n) ?? null;
 }

@@ -32,6 +32,18 @@ export function parseSize(input: string | number): number {
   return bytes;
 }
 
+/**
+ * A memory size: like parseSize, but a unit is required. `--memory 10` meaning ten bytes is a
+ * trap nobody means to set; the message says how to write either intent.
+ */
+export function parseMemorySize(input: string | number): number {
+  const text = String(input).trim();
+  if (/^\d+(?:\.\d+)?$/.test(text)) {
+    throw new UnitError(`"${text}" has no unit; write ${text}M for ${text} MiB (or ${text}B if you really mean bytes)`);
+  }
+  return parseSize(text);
+}
+
 /** Milliseconds from `30`, `30s`, `1.5s`, `500ms`, `2m`, `1h` (a bare number is seconds). */
 export function parseDuration(input: string | number): number {
   const text = String(input).trim();

@@ -2,12 +2,20 @@
  * The audit trail: start and exit records with a shared run id, the target's pid and a gap-free
  * seq; the three destinations (a file created 0600, stderr, an inherited descriptor); records
  * that survive a signal death and a timeout; and the refusals that keep the trail where the user
- * asked for it (no symlinks, no descriptor that was never passed, a clear 125 otherwise).
+ * asked for it (no symlinks, no descriptor that was never passed, a clear 125 otherwise). Also
+ * (issue 11): what the start record tells a reader, one schema for the limit and exit records in
+ * both modes, and human lines that the target's strings cannot break.
+ *
+ * The chain and its verifier: chain.test.ts; hostile targets: audit-safety.test.ts; a full
+ * disk: audit-disk.test.ts.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { escapeForTerminal } from '../dist/audit/escape.js';
 import {
   IS_ROOT, STACK_FRAME, VERSION, auditLines, startWorm, tempDir, worm,
 } from './helpers/run.js';
@@ -52,7 +60,7 @@ describe('--audit-log <file>', () => {
   it.concurrent('start and exit records: 0600, one run id, the target pid, seq, every exit field', async () => {
     const log = fresh('run.jsonl');
     const t0 = Date.now();
-    const p = startWorm(['--audit-log', log, '--', 'sh', '-c', 'echo "pid $$"; exit 3'], { cwd: dir });
+    const p = startWorm(['--audit-log', log, '--namespaces', 'off', '--', 'sh', '-c', 'echo "pid $$"; exit 3'], { cwd: dir });
     const r = await p.done;
     const t1 = Date.now();
     expect(r.code).toBe(3);
@@ -77,9 +85,14 @@ describe('--audit-log <file>', () => {
       policy: { network: { allowUnix: false } },
       protections: { noNewPrivs: true, supervisorFiltered: true },
     });
-    const prot = start.protections as Record<string, unknown>;
-    expect(prot.seccomp).toMatch(/network filter/);
-    expect(typeof prot.landlock).toBe('string');
+    // Measured by the target in itself just before execve, not assumed.
+    expect(start.protections).toMatchObject({
+      seccomp: { installed: true, filters: 1, refusalsRecorded: true },
+      noNewPrivs: true,
+      landlock: { abi: expect.any(Number), filesystem: 'landlock' },
+      namespaces: { pid: false, mount: false },
+      identity: { uid: process.getuid!(), gid: process.getgid!() },
+    });
 
     expect(exit).toMatchObject({ level: 30, code: 3, signal: null, status: 3, limit: null, blocked: 0, warnings: 0 });
     for (const k of ['wallMs', 'userMs', 'systemMs', 'maxRssKb']) {
@@ -155,7 +168,7 @@ describe('--audit-log <file>', () => {
 
 describe('other destinations', () => {
   it.concurrent("--audit-log - writes the records to stderr and leaves stdout to the target", async () => {
-    const r = await worm(['--audit-log', '-', '--', 'sh', '-c', 'echo hello; echo "pid $$"; exit 4']);
+    const r = await worm(['--audit-log', '-', '--namespaces', 'off', '--', 'sh', '-c', 'echo hello; echo "pid $$"; exit 4']);
     expect(r.code).toBe(4);
     expect(r.stdout).toMatch(/^hello\npid \d+\n$/);
     const pid = Number(/pid (\d+)/.exec(r.stdout)![1]);
@@ -166,7 +179,7 @@ describe('other destinations', () => {
   });
 
   it.concurrent('--audit-log /dev/fd/3 writes to a descriptor the caller passed, which the target never holds', async () => {
-    const p = startWorm(['--audit-log', '/dev/fd/3', '--', 'sh', '-c', 'echo "pid $$"; ls -l /proc/$$/fd'], {
+    const p = startWorm(['--audit-log', '/dev/fd/3', '--namespaces', 'off', '--', 'sh', '-c', 'echo "pid $$"; ls -l /proc/$$/fd'], {
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
     });
     let trail = '';
@@ -222,5 +235,130 @@ describe('refusals', () => {
     const wrong = results.filter((l) => !/^fd \d+: code 125 signal null worm-run: --audit-log \/dev\/fd\/\d+: cannot open: /.test(l));
     expect(wrong).toEqual([]);
     expect(existsSync(marker)).toBe(false);
+  });
+});
+
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+function script(name: string, text: string, mode = 0o644): string {
+  const p = fresh(name);
+  writeFileSync(p, text, { mode });
+  return p;
+}
+
+describe('the start record, for a reader', () => {
+  it.concurrent('ISO time, host, the target\'s user, and which files ran: the script, the Node binary, its version', async () => {
+    const log = fresh('facts.jsonl');
+    const p = script('facts.js', 'process.exitCode = 0;\n');
+    for (const mode of [[], ['--in-process']]) {
+      expect((await worm([...mode, '--audit-log', log, p])).code).toBe(0);
+    }
+    const starts = auditLines(readFileSync(log, 'utf8')).filter((l) => l.event === 'start');
+    expect(starts).toHaveLength(2);
+    for (const start of starts) {
+      expect(start.isoTime).toBe(new Date(start.time as number).toISOString());
+      expect(start).toMatchObject({
+        version: VERSION,
+        host: hostname(),
+        targetUser: { uid: process.getuid!(), gid: process.getgid!() },
+        target: {
+          kind: 'node', path: p, sha256: sha256(p),
+          interpreter: { path: process.execPath, sha256: sha256(process.execPath) },
+          node: process.version,
+        },
+      });
+    }
+  });
+
+  it.concurrent('a script: its #! interpreter, also through env(1)', async () => {
+    const log = fresh('interp.jsonl');
+    const direct = script('direct.sh', '#!/bin/sh\nexit 0\n', 0o755);
+    const viaEnv = script('env.sh', '#!/usr/bin/env sh\nexit 0\n', 0o755);
+    for (const p of [direct, viaEnv]) expect((await worm(['--audit-log', log, p])).code).toBe(0);
+    const [a, b] = auditLines(readFileSync(log, 'utf8')).filter((l) => l.event === 'start');
+    expect(a!.target).toMatchObject({ kind: 'binary', path: direct, sha256: sha256(direct), interpreter: { path: '/bin/sh', sha256: sha256('/bin/sh') } });
+    const viaPath = (b!.target as { interpreter: { path: string } }).interpreter.path;
+    expect(b!.target).toMatchObject({ interpreter: { via: '/usr/bin/env', sha256: sha256(viaPath) } });
+    expect(viaPath).toMatch(/\/sh$/);
+  });
+
+  (IS_ROOT ? it.concurrent : it.skip)('with --user: the target\'s uid and gid, supplementary groups cleared', async () => {
+    const log = fresh('user.jsonl');
+    expect((await worm(['--user', 'nobody', '--audit-log', log, '--', 'true'], { cwd: tempDir() })).code).toBe(0);
+    expect(auditLines(readFileSync(log, 'utf8'))[0]).toMatchObject({ targetUser: { uid: 65534, gid: 65534, groups: [] } });
+  });
+});
+
+describe('one schema in both modes', () => {
+  const keys = (l: Record<string, unknown>) => Object.keys(l).sort();
+  const both = async (name: string, text: string, args: string[]) => {
+    const p = script(name, text);
+    const out: Record<string, unknown>[][] = [];
+    for (const mode of [[], ['--in-process']]) {
+      const log = fresh(`${name}.jsonl`);
+      await worm([...mode, ...args, '--audit-log', log, p]);
+      out.push(auditLines(readFileSync(log, 'utf8')));
+    }
+    return out as [Record<string, unknown>[], Record<string, unknown>[]];
+  };
+
+  it('limit and exit records carry the same fields, supervised and in-process (CPU, wall clock, a plain exit, an abort)', async () => {
+    const cases: [string, string, string[], string[]][] = [
+      ['cpu.js', 'for (;;) {}\n', ['--cpu', '1'], ['start', 'limit', 'exit']],
+      ['wall.js', 'setInterval(() => {}, 1000);\n', ['--timeout', '300ms'], ['start', 'limit', 'exit']],
+      ['plain.js', 'process.exitCode = 3;\n', [], ['start', 'exit']],
+      ['abort.js', 'process.abort();\n', [], ['start', 'exit']],
+    ];
+    for (const [name, text, args, events] of cases) {
+      const [sup, inp] = await both(name, text, args);
+      expect(sup.map((l) => l.event), name).toEqual(events);
+      expect(inp.map((l) => l.event), name).toEqual(events);
+      for (let i = 1; i < events.length; i++) {
+        expect(keys(inp[i]!), `${name} ${events[i]}`).toEqual(keys(sup[i]!));
+        expect(inp[i]!.seq).toBe(sup[i]!.seq);
+      }
+      expect(sup.at(-1)!.source).toBe('supervisor');
+      expect(inp.at(-1)!.source).toBe('in-process');
+      for (const k of ['wallMs', 'blocked', 'warnings', 'unwritten']) expect(typeof inp.at(-1)![k], `${name} ${k}`).toBe('number');
+      if (name === 'abort.js') {
+        expect(sup.at(-1)!.signal).toBe('SIGABRT');
+        expect(inp.at(-1)!.signal).toBe('SIGABRT');
+      }
+      if (name === 'cpu.js') {
+        expect(inp[1]!.used).toMatch(/^\d+\.\d s$/);
+        expect(inp[1]!.reason).toMatch(/^CPU limit of 1 s reached \(used \d+\.\d s\)$/);
+      }
+    }
+  });
+});
+
+describe('human lines on stderr', () => {
+  it('escape what the target chose: a refused command cannot print a line that looks like worm-run\'s', async () => {
+    const p = script('inject.js', `
+      try { require('child_process').execSync('curl http://127.0.0.1:9/x\\nworm-run: \\x1b[32mall clear\\x1b[0m', { stdio: 'ignore' }); }
+      catch (e) { console.log(e.code); }
+    `);
+    const r = await worm([p]);
+    expect(r.stdout).toBe('ERR_WORM_BLOCKED\n');
+    expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^worm-run: blocked child_process\.execSync curl http:\/\/127\.0\.0\.1:9\/x\\nworm-run: \\x1b\[32mall clear\\x1b\[0m \(at .*inject\.js:2\)\n$/);
+    expect(r.stderr).not.toContain('\x1b');
+  });
+
+  it('escape a command name in a verdict, supervised and in-process (written natively there)', async () => {
+    const evil = fresh('evil\nworm-run: ok\x1b[2J.js');
+    writeFileSync(evil, 'setInterval(() => {}, 1000);\n');
+    for (const mode of [[], ['--in-process']]) {
+      const r = await worm([...mode, '--timeout', '300ms', evil]);
+      expect(r.stderr.split('\n').filter(Boolean), mode.join(' ')).toHaveLength(1);
+      expect(r.stderr).toContain('evil\\nworm-run: ok\\x1b[2J.js: wall-clock limit of 0.3 s reached');
+    }
+  });
+
+  it('the escaping itself: controls, DEL, C1, line separators, bidi overrides, backslash; printable text untouched', () => {
+    expect(escapeForTerminal('a\nb\rc\td\\e')).toBe('a\\nb\\rc\\td\\\\e');
+    expect(escapeForTerminal('\x00\x07\x1b\x7f\x85\x9b')).toBe('\\x00\\x07\\x1b\\x7f\\x85\\x9b');
+    expect(escapeForTerminal('\u2028\u2029\u202e\u2066')).toBe('\\u2028\\u2029\\u202e\\u2066');
+    expect(escapeForTerminal('café 名前 ✓ /tmp/x.js:3')).toBe('café 名前 ✓ /tmp/x.js:3');
   });
 });

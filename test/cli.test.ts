@@ -100,7 +100,7 @@ describe('bad input: 125, one clear line, nothing runs', () => {
     ['no command', [], /no command given/],
     ['an unknown option', ['--bogus'], /unknown option '--bogus' \(see worm-run --help\)/],
     ['a bad size', ['--memory', '12Q'], /--memory: "12Q" is not a size/],
-    ['a zero size', ['--memory', '0'], /--memory: "0" is not a size greater than zero/],
+    ['a zero size', ['--max-file-size', '0'], /--max-file-size: "0" is not a size greater than zero/],
     ['a bad duration', ['--timeout', '10x'], /--timeout: "10x" is not a duration/],
     ['a negative duration', ['--timeout', '-1'], /--timeout: "-1" is not a duration/],
     ['a bad CPU time', ['--cpu', 'soon'], /--cpu: "soon" is not a duration/],
@@ -169,15 +169,16 @@ describe('--print-policy', () => {
       expect(by.get(name), name).toMatchObject({ errno: 'EPERM', when: 'always', argsInspected: false });
     }
     expect(by.get('io_uring_setup')).toMatchObject({ errno: 'ENOSYS', when: 'always' });
-    expect(by.get('ioctl')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'when args[1] in {0x5412, 0x541c, 0x400454ca, 0x400454d9}' });
+    expect(by.get('ioctl')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: expect.stringMatching(/^when args\[1\] in \{0x5412, 0x541c, .*0x5423.*\} or \(args\[1\] == 0x540e and args\[2\] == 0x1\)$/) });
     expect(by.get('sendto')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'when args[4] != NULL' });
     expect(by.get('recvfrom')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'when args[4] != NULL' });
-    expect(by.get('socketpair')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'unless args[0] == 1' });
+    expect(by.get('socketpair')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'when args[0] != 0x1 or (args[1] & 0xf) in {0x2, 0x3, 0x4, 0xa}' });
     // Calls that must stay allowed are not in the table.
-    for (const name of ['sendmsg', 'recvmsg', 'read', 'write', 'pidfd_open', 'kill']) expect(by.has(name), name).toBe(false);
+    for (const name of ['sendmsg', 'recvmsg', 'read', 'write', 'pidfd_open', 'kill', 'mmap']) expect(by.has(name), name).toBe(false);
     // Arguments are read only where needed: every other number keeps the kernel's cache.
     expect(p.filter.rules.filter((r) => r.argsInspected).map((r) => r.syscall).sort())
-      .toEqual(['ioctl', 'recvfrom', 'sendto', 'socketpair']);
+      .toEqual(['clone', 'ioctl', 'ioprio_set', 'migrate_pages', 'move_pages', 'prlimit64', 'recvfrom', 'sched_setaffinity',
+        'sched_setattr', 'sched_setparam', 'sched_setscheduler', 'sendto', 'setpriority', 'socketpair', 'unshare']);
     for (const r of p.filter.rules) {
       expect(['EPERM', 'ENOSYS']).toContain(r.errno);
       expect(r.why.length, r.syscall).toBeGreaterThan(10);
@@ -190,20 +191,23 @@ describe('--print-policy', () => {
     const p = await printPolicy(['--allow-unix']);
     expect(p.policy.network.allowUnix).toBe(true);
     const by = new Map(p.filter.rules.map((r) => [r.syscall, r]));
-    expect(by.get('socket')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'unless args[0] == 1' });
-    for (const name of ['connect', 'bind', 'listen', 'accept', 'accept4']) expect(by.has(name), name).toBe(false);
-    expect(p.filter.rules.filter((r) => r.argsInspected).map((r) => r.syscall).sort())
-      .toEqual(['ioctl', 'socket', 'socketpair']);
+    expect(by.get('socket')).toMatchObject({ errno: 'EPERM', argsInspected: true, when: 'when args[0] != 0x1' });
+    for (const name of ['connect', 'bind', 'listen', 'accept', 'accept4', 'sendto', 'recvfrom']) expect(by.has(name), name).toBe(false);
+    expect(by.get('socketpair')).toMatchObject({ when: 'when args[0] != 0x1' });
     // What protects against reaching into other processes does not change.
     for (const name of ['io_uring_setup', 'io_uring_enter', 'ptrace', 'process_vm_readv', 'pidfd_getfd']) expect(by.has(name), name).toBe(true);
   });
 
-  it.concurrent("every rule's number is the kernel's number for that call", async () => {
-    const nrs = kernelNumbers();
-    if (!nrs) return;
-    for (const extra of [[], ['--allow-unix']]) {
+  // Calls newer than the system headers of some build machines, with their x86_64 numbers.
+  const NEWER_THAN_HEADERS: Record<string, number> = { open_tree_attr: 467 };
+  const header = kernelNumbers();
+  (header ? it.concurrent : it.skip)(`every rule's number is the kernel's number for that call${header ? '' : ' [skipped: no x86_64 kernel header on this machine]'}`, async () => {
+    const nrs = header!;
+    for (const extra of [[], ['--allow-unix'], ['--namespaces', 'off', '--memory', '1G']]) {
       const p = await printPolicy(extra);
-      for (const r of p.filter.rules) expect(`${r.syscall}=${r.nr}`).toBe(`${r.syscall}=${nrs.get(r.syscall)}`);
+      for (const r of p.filter.rules) {
+        expect(`${r.syscall}=${r.nr}`).toBe(`${r.syscall}=${nrs.get(r.syscall) ?? NEWER_THAN_HEADERS[r.syscall]}`);
+      }
     }
   });
 

@@ -111,7 +111,8 @@ describe('--in-process', () => {
   });
 
   it('at the wall clock, also kills what the script started: detached, orphaned and SIGTERM-proof', async () => {
-    const log = join(dir, 'tree.jsonl');
+    // The trail outside the directory the script may write.
+    const log = join(tempDir(), 'tree.jsonl');
     const marker = `worm-inproc-tree-${process.pid}`;
     const started = join(dir, 'tree-started');
     // Each helper says it started, then sleeps under a name of its own, ignoring SIGTERM; one is
@@ -123,7 +124,7 @@ describe('--in-process', () => {
       spawn('bash', ['-c', '(trap "" TERM; echo b >> ${started}; exec -a ${marker}-b sleep 300) & exit 0'], { stdio: 'ignore' });
       setInterval(() => {}, 1000);
     `);
-    const r = await worm(['--in-process', '--timeout', '1500ms', '--audit-log', log, p]);
+    const r = await worm(['--in-process', '--timeout', '1500ms', '--write', dir, '--audit-log', log, p]);
     const left = await runProgram('pgrep', ['-f', marker]);
     if (left.stdout.trim()) await runProgram('pkill', ['-KILL', '-f', marker]);
     expect(r.signal).toBe('SIGTERM');
@@ -196,10 +197,10 @@ describe('--in-process', () => {
     expect(r.stdout).toMatch(/^Max core file size\s+0\s+0/m);
   });
 
-  it('refuses what it cannot keep, with a clear message', async () => {
-    const bin = await worm(['--in-process', '--', 'true']);
-    expect(bin.code).toBe(125);
-    expect(bin.stderr).toBe('worm-run: --in-process runs Node scripts only; true is not one (drop --in-process to run it supervised)\n');
+  it('refuses what it cannot keep, with a clear message; a program that is not a Node script runs supervised', async () => {
+    const bin = await worm(['--in-process', '--', 'sh', '-c', 'exit 3']);
+    expect(bin.code).toBe(3);
+    expect(bin.stderr).toBe('worm-run: --in-process not used: sh is not a Node script; running supervised\n');
     const p = script('ok.js', '');
     const user = await worm(['--in-process', '--user', 'nobody', p]);
     expect(user.code).toBe(125);
@@ -207,11 +208,16 @@ describe('--in-process', () => {
   });
 
   it('the supervised default is unchanged: worm-run itself stays a separate, filtered process', async () => {
-    const p = script('ppid.js', "console.log(process.ppid); setTimeout(() => {}, 300);\n");
+    const p = script('ppid.js', "console.log(process.pid, process.ppid); setTimeout(() => {}, 300);\n");
+    // The script is not worm-run's own process: it runs under the run's init (pid 1 of its own
+    // PID namespace), or, without namespaces, under init as a child of worm-run.
     const r = await worm([p]);
-    const ppid = Number(r.stdout.trim());
+    expect(r.stdout.trim()).toBe('2 1');
+    const bare = await worm(['--namespaces', 'off', p]);
+    const [pid, ppid] = bare.stdout.trim().split(' ').map(Number);
+    expect(pid).not.toBe(ppid);
     expect(ppid).not.toBe(process.pid);
-    expect(procStatus(ppid)).toBeNull();
+    expect(procStatus(ppid!)).toBeNull();
   });
 });
 

@@ -6,7 +6,9 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { STACK_FRAME, auditLines, tempDir, worm } from './helpers/run.js';
+import { STACK_FRAME, auditLines, runProgram, tempDir, worm } from './helpers/run.js';
+import { nodeMemoryFloor } from '../src/limits.js';
+import { startsUnder } from '../scripts/node-memory-floor.js';
 
 const PY = '/usr/bin/python3';
 const dir = tempDir('worm-run-limits-');
@@ -84,14 +86,44 @@ describe('no verdict without evidence', () => {
 });
 
 describe('memory', () => {
-  it('stops a Python program that allocates past the cap (MemoryError) with a verdict', async () => {
+  it("a cap below what this Node needs to start is refused for a Node target (the table is this Node's measured floor)", async () => {
+    const floor = nodeMemoryFloor() / 1048576;
+    // The table is right for the Node running the tests: it starts at the floor, not a tenth below.
+    expect(startsUnder(process.execPath, floor)).toBe(true);
+    expect(startsUnder(process.execPath, Math.floor(floor * 0.9))).toBe(false);
+    const script = join(dir, 'hello-floor.js');
+    writeFileSync(script, 'console.log("ran")\n');
+    const small = await worm(['--memory', '32M', script]);
+    expect(small.code).toBe(125);
+    expect(small.stdout).toBe('');
+    expect(small.stderr).toBe(`worm-run: --memory 32M is too small for a Node target: Node ${process.version} needs ${floor}M to start (its reservations count against the cap); give it at least ${floor}M, or more for the script's own data\n`);
+    const inProcess = await worm(['--in-process', '--memory', '32M', script]);
+    expect(inProcess.code).toBe(125);
+    // At the floor it runs; a binary target is not held to a Node's floor.
+    expect(await worm(['--memory', `${floor}M`, script])).toMatchObject({ code: 0, stdout: 'ran\n' });
+    expect((await worm(['--memory', '32M', '--', 'sh', '-c', 'echo small'])).stdout).toBe('small\n');
+  });
+
+  it('a Python program that allocates past the cap gets MemoryError; exiting 1 near the cap is a note, not a verdict', async () => {
     const log = logPath();
     const code = 'a = []\nwhile True: a.append(bytearray(8 * 1024 * 1024))';
     const r = await worm(['--memory', '128M', '--audit-log', log, '--', PY, '-c', code]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('MemoryError');
-    expect(r.stderr).toMatch(/^worm-run: stopped \/usr\/bin\/python3: memory limit of 128M reached/m);
-    expect(audit(log).exit).toMatchObject({ limit: 'memory' });
+    // An exit status is not evidence that the limit fired (any program may exit 1 near its
+    // cap): no verdict, but a line that says the cap may be why.
+    expect(r.stderr).not.toMatch(/^worm-run: stopped/m);
+    expect(r.stderr).toMatch(/^worm-run: \S*python3\S* exited 1 with peak resident \d+ MiB of a memory cap of 128M: the cap may be why$/m);
+    expect(audit(log).exit).toMatchObject({ limit: null, note: expect.stringContaining('the cap may be why') });
+  });
+
+  it('a program that chooses to exit 1 well below its cap gets neither verdict nor note', async () => {
+    const log = logPath();
+    const r = await worm(['--memory', '100M', '--audit-log', log, '--', PY, '-c', 'a = bytearray(40 * 1024 * 1024)\nimport sys; sys.exit(1)']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('');
+    expect(audit(log).exit).toMatchObject({ limit: null });
+    expect(audit(log).exit).not.toHaveProperty('note');
   });
 
   it("turns a Node heap that outgrows the cap into Node's heap-out-of-memory error", async () => {
@@ -164,14 +196,14 @@ describe('processes, files, file size, core', () => {
   const forks = 'import os, time\nn = 0\nfor i in range(20):\n  try:\n    pid = os.fork()\n  except OSError as e:\n    print("fork refused", e.errno); break\n  if pid == 0:\n    time.sleep(1); os._exit(0)\n  n += 1\nprint("forked", n, "as uid", os.getuid())';
 
   it('--max-procs bounds a fork loop when the target runs as an unprivileged user', async () => {
-    const r = await worm(['--user', 'nobody', '--max-procs', '5', '--', PY, '-c', forks], { cwd: '/tmp' });
+    const r = await worm(['--user', 'nobody', '--max-procs', '5', '--', PY, '-c', forks], { cwd: tempDir() });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^fork refused 11$/m);
     expect(r.stdout).toMatch(/^forked [1-4] as uid 65534$/m);
   });
 
   it('a fork loop under a generous --max-procs completes', async () => {
-    const r = await worm(['--user', 'nobody', '--max-procs', '64', '--', PY, '-c', forks], { cwd: '/tmp' });
+    const r = await worm(['--user', 'nobody', '--max-procs', '64', '--', PY, '-c', forks], { cwd: tempDir() });
     expect(r.stdout).toMatch(/^forked 20 as uid 65534$/m);
   });
 
@@ -193,15 +225,32 @@ describe('processes, files, file size, core', () => {
   it('--max-file-size stops a writer with SIGXFSZ and a verdict; a smaller file is fine', async () => {
     const log = logPath();
     const big = join(dir, 'big.bin');
-    const r = await worm(['--max-file-size', '1M', '--audit-log', log, '--', 'sh', '-c', `head -c 5000000 /dev/zero > ${big}`]);
+    // dd itself is the target (Python would ignore SIGXFSZ and raise OSError instead).
+    const r = await worm(['--max-file-size', '1M', '--write', dir, '--audit-log', log, '--', 'dd', 'if=/dev/zero', `of=${big}`, 'bs=1M', 'count=5']);
     expect(status(r)).toBe(128 + 25);
-    expect(r.stderr).toMatch(/worm-run: stopped sh: file size limit of 1M reached/);
+    expect(r.stderr).toMatch(/^worm-run: stopped \S+: file size limit of 1M reached$/m);
     expect(statSync(big).size).toBe(1024 * 1024);
-    expect(audit(log).exit).toMatchObject({ limit: 'max-file-size' });
+    expect(audit(log).exit).toMatchObject({ limit: 'max-file-size', signal: 'SIGXFSZ' });
     const small = join(dir, 'small.bin');
-    const ok = await worm(['--max-file-size', '1M', '--', 'sh', '-c', `head -c 500000 /dev/zero > ${small}`]);
+    const ok = await worm(['--max-file-size', '1M', '--write', dir, '--', 'sh', '-c', `head -c 500000 /dev/zero > ${small}`]);
     expect(ok.code).toBe(0);
     expect(statSync(small).size).toBe(500000);
+  });
+
+  it('an exit status of 153 is not a file-size verdict: the limit is named, not claimed', async () => {
+    const log = logPath();
+    // A shell whose child hit the limit exits 153, and so does one that merely says so: only
+    // a SIGXFSZ that killed the target itself is evidence.
+    const big = join(dir, 'big-sh.bin');
+    const viaShell = await worm(['--max-file-size', '1M', '--write', dir, '--audit-log', log, '--', 'sh', '-c', `head -c 5000000 /dev/zero > ${big}`]);
+    expect(status(viaShell)).toBe(153);
+    expect(viaShell.stderr).not.toMatch(/^worm-run: stopped/m);
+    expect(viaShell.stderr).toMatch(/^worm-run: sh exited 153 \(128\+SIGXFSZ\) under a file size limit of 1M: a program it ran may have hit the limit$/m);
+    expect(audit(log).exit).toMatchObject({ limit: null });
+    const claims = await worm(['--max-file-size', '1G', '--', 'sh', '-c', 'exit 153']);
+    expect(claims.code).toBe(153);
+    expect(claims.stderr).toMatch(/a program it ran may have hit the limit/);
+    expect(claims.stderr).not.toMatch(/^worm-run: stopped/m);
   });
 
   it('turns core dumps off by default and on with --core', async () => {
@@ -220,9 +269,29 @@ describe('processes, files, file size, core', () => {
   });
 });
 
+describe('a root target', () => {
+  it.runIf(process.getuid?.() === 0)('cannot raise its own hard limits (it runs without CAP_SYS_RESOURCE), nor renice the host', async () => {
+    const r = await worm(['--cpu', '2', '--max-files', '64', '--', 'sh', '-c', 'ulimit -t 100 || echo cpu-kept; ulimit -n 4096 || echo files-kept; grep CapEff /proc/self/status']);
+    expect(r.stdout).toMatch(/^cpu-kept$/m);
+    expect(r.stdout).toMatch(/^files-kept$/m);
+    const capEff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(r.stdout)![1]}`);
+    for (const cap of [21n /* SYS_ADMIN */, 24n /* SYS_RESOURCE */, 23n /* SYS_NICE */, 38n /* PERFMON */, 19n /* SYS_PTRACE */, 27n /* MKNOD */]) {
+      expect((capEff >> cap) & 1n, `capability ${cap}`).toBe(0n);
+    }
+    expect((capEff >> 1n) & 1n).toBe(1n); // DAC_OVERRIDE: root's files stay root's
+    // Control: the same shell as root without worm-run raises them, where this machine gives
+    // root CAP_SYS_RESOURCE at all (a container may not: then the capability bits above are the proof).
+    const bare = await runProgram('sh', ['-c', 'ulimit -t 2; ulimit -t 100 && echo raised; grep CapEff /proc/self/status']);
+    const bareCaps = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(bare.stdout)![1]}`);
+    if ((bareCaps >> 24n) & 1n) expect(bare.stdout).toMatch(/^raised$/m);
+  });
+});
+
 describe('bad values', () => {
   const cases: [string[], string][] = [
     [['--memory', '12Q'], 'worm-run: --memory: "12Q" is not a size; use a number with K, M or G (e.g. 512M)'],
+    [['--memory', '10'], 'worm-run: --memory: "10" has no unit; write 10M for 10 MiB (or 10B if you really mean bytes)'],
+    [['--address-space', '4096'], 'worm-run: --address-space: "4096" has no unit; write 4096M for 4096 MiB (or 4096B if you really mean bytes)'],
     [['--cpu', 'soon'], 'worm-run: --cpu: "soon" is not a duration; use seconds or a unit: 30, 30s, 500ms, 2m, 1h'],
     [['--timeout', '0'], 'worm-run: --timeout: "0" is not a duration greater than zero'],
     [['--timeout', '600h'], 'worm-run: --timeout: "600h" is longer than worm-run can time (at most 596h, about 24 days)'],

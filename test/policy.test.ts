@@ -52,6 +52,32 @@ describe('policy file', () => {
     expect(got.filter.rules.some((r) => r.syscall === 'connect')).toBe(false);
   });
 
+  it('filesystem, environment and namespaces: applied, paths relative to the file, the file itself kept read-only', async () => {
+    const work = tempDir();
+    const p = policyFile({
+      filesystem: { mode: 'default', write: ['out'], hide: ['secrets'] },
+      environment: { mode: 'scrub', pass: ['GITHUB_TOKEN'], set: { JOB: 'grading' } },
+      namespaces: 'auto',
+    });
+    const got = (await printed(['--config', p])) as unknown as { policy: Record<string, Record<string, unknown>> };
+    expect(got.policy.filesystem).toMatchObject({ mode: 'default', write: [join(dir, 'out')], hide: [join(dir, 'secrets')] });
+    expect(got.policy.environment).toMatchObject({ mode: 'scrub', pass: ['GITHUB_TOKEN'], set: ['JOB'] });
+    expect(got.policy.namespaces).toBe('auto');
+    // A run: the variable set, the token passed, and the policy file itself not writable even
+    // though it sits in a directory the target may write (the target must not loosen the next run).
+    const q = join(work, 'policy.json');
+    writeFileSync(q, JSON.stringify({ environment: { pass: ['GITHUB_TOKEN'], set: { JOB: 'grading' } } }));
+    const r = await worm(['--config', q, '--', 'sh', '-c', 'echo "$JOB $GITHUB_TOKEN"; echo "{}" > policy.json || echo kept; echo ok > new'],
+      { cwd: work, env: testEnv({ GITHUB_TOKEN: 'passed-on-purpose' }) });
+    expect(r.stdout).toBe('grading passed-on-purpose\nkept\n');
+    expect(readFileSync(q, 'utf8')).toContain('grading');
+    expect(readFileSync(join(work, 'new'), 'utf8')).toBe('ok\n');
+    const bad = policyFile({ environment: { set: { '1BAD': 'x' } } });
+    const e = await worm(['--config', bad, '--', 'true']);
+    expect(e.code).toBe(125);
+    expect(e.stderr).toBe(`worm-run: ${bad}: environment.set: "1BAD" is not a variable name (letters, digits and _, not starting with a digit)\n`);
+  });
+
   it('is overridden by flags', async () => {
     const p = policyFile({ limits: { cpu: 30, memory: '1G' }, audit: { log: '-' } });
     const got = await printed(['--config', p, '--cpu', '5', '--audit-log', join(dir, 'x.jsonl')]);
@@ -97,7 +123,7 @@ describe('policy file errors: exit 125, one line naming the file and the setting
     [{ limits: { maxFiles: 0 } }, 'limits.maxFiles: "0" is not a whole number greater than zero'],
     [{ mode: 'turbo' }, 'mode: must be one of "supervised", "in-process" (got "turbo")'],
     [{ commands: { deny: ['rm -rf'] } }, 'commands.deny[0]: "rm -rf" is not allowed here (expected ^[A-Za-z0-9._+-]+$)'],
-    [{ nope: true }, 'nope: unknown setting (known here: network, limits, user, group, commands, guard, nodeOptions, audit, mode)'],
+    [{ nope: true }, 'nope: unknown setting (known here: network, limits, user, group, commands, guard, nodeOptions, audit, filesystem, environment, namespaces, mode)'],
     [[1, 2], '(top level): must be an object (got [1,2])'],
     ['{"limits": ', 'not valid JSON: Unexpected end of JSON input'],
   ];
@@ -150,7 +176,7 @@ describe('hostile policy files: one line, 125, nothing runs, never a hang', () =
 describe('settings named like Object.prototype members are unknown settings, at any level', () => {
   const names = ['constructor', 'toString', 'hasOwnProperty', 'valueOf', '__proto__'];
   const known = {
-    top: 'network, limits, user, group, commands, guard, nodeOptions, audit, mode',
+    top: 'network, limits, user, group, commands, guard, nodeOptions, audit, filesystem, environment, namespaces, mode',
     limits: 'cpu, memory, addressSpace, timeout, killAfter, maxProcs, maxFiles, maxFileSize, core',
     network: 'allowUnix',
   };

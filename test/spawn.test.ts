@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildC } from './helpers/cc.js';
+import { itWith, nobodyCanRunWormRun } from './helpers/kernel.js';
 import { startRecorder } from './helpers/recorder.js';
 import {
   BIN, IS_ROOT, STACK_FRAME, alive, auditLines, eventually, pidsWithArgs, procStatus, runProgram,
@@ -94,7 +95,7 @@ describe('signals sent to worm-run reach the target', () => {
     it.concurrent(`${sig} is forwarded; the target's trap runs and its exit code comes back`, async () => {
       const marker = join(dir, `marker-${sig}`);
       const name = sig.slice(3);
-      const p = startWorm(['--', 'sh', '-c',
+      const p = startWorm(['--write', dir, '--', 'sh', '-c',
         `trap 'echo got-${name} > "${marker}"; exit 7' ${name}; echo ready; while :; do sleep 0.05; done`]);
       await p.waitFor(/ready/);
       process.kill(p.pid, sig);
@@ -187,14 +188,17 @@ describe('supervision of the process tree', () => {
   it.concurrent('a daemonised grandchild does not outlive the run', async () => {
     const tag = `${20 + Math.floor(Math.random() * 1000) / 1000}`;
     const script = `setsid sleep ${tag} </dev/null >/dev/null 2>&1 & echo "daemon $!"; sleep 0.2`;
-    const r = await worm(['--', 'sh', '-c', script]);
+    const p = startWorm(['--', 'sh', '-c', script]);
+    // While the run lasts the daemon is there (its pid inside the run may be another number).
+    expect(await eventually(() => pidsWithArgs('sleep', tag).length === 1, 3000)).toBe(true);
+    const [daemon] = pidsWithArgs('sleep', tag);
+    const r = await p.done;
     expect(r.code).toBe(0);
-    const pid = Number(/daemon (\d+)/.exec(r.stdout)![1]);
     try {
-      expect(await eventually(() => !alive(pid), 2000)).toBe(true);
+      expect(alive(daemon!)).toBe(false);
       expect(pidsWithArgs('sleep', tag)).toEqual([]);
     } finally {
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      if (alive(daemon!)) process.kill(daemon!, 'SIGKILL');
     }
     // Control: without worm-run the grandchild stays (and is cleaned up here).
     const bare = await runProgram('sh', ['-c', script]);
@@ -212,9 +216,11 @@ describe('supervision of the process tree', () => {
   });
 
   it.concurrent('when worm-run is SIGKILLed, the target dies with it', async () => {
-    const p = startWorm(['--', 'sh', '-c', 'echo "pid $$"; exec sleep 30']);
-    const pid = Number((await p.waitFor(/pid (\d+)/))[1]);
-    expect(alive(pid)).toBe(true);
+    const tag = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
+    const p = startWorm(['--', 'sh', '-c', `echo ready; exec sleep ${tag}`]);
+    await p.waitFor(/ready/);
+    expect(await eventually(() => pidsWithArgs('sleep', tag).length === 1, 3000)).toBe(true);
+    const pid = pidsWithArgs('sleep', tag)[0]!;
     try {
       p.kill('SIGKILL');
       expect(await p.exited).toEqual({ code: null, signal: 'SIGKILL' });
@@ -228,16 +234,20 @@ describe('supervision of the process tree', () => {
 
 describe('the supervisor is hardened too', () => {
   it.concurrent('while the target runs, worm-run is under a seccomp filter with no_new_privs, and so is the target', async () => {
-    const p = startWorm(['--', 'sh', '-c', 'echo "pid $$"; exec sleep 30']);
+    const tag = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
+    const p = startWorm(['--', 'sh', '-c', `echo ready; exec sleep ${tag}`]);
     try {
-      const pid = Number((await p.waitFor(/pid (\d+)/))[1]);
+      await p.waitFor(/ready/);
+      expect(await eventually(() => pidsWithArgs('sleep', tag).length === 1, 3000)).toBe(true);
+      const pid = pidsWithArgs('sleep', tag)[0]!;
       // The supervisor filters itself right after the spawn: give it a moment.
       expect(await eventually(() => procStatus(p.pid)?.Seccomp === '2', 3000)).toBe(true);
       const sup = procStatus(p.pid)!;
       expect(sup.NoNewPrivs).toBe('1');
       expect(Number(sup.Seccomp_filters)).toBeGreaterThanOrEqual(1);
       const target = procStatus(pid)!;
-      expect(target.PPid).toBe(String(p.pid));
+      // The target's parent is the run's init, worm-run's child.
+      expect(procStatus(Number(target.PPid))!.PPid).toBe(String(p.pid));
       expect(target.Seccomp).toBe('2');
       expect(target.NoNewPrivs).toBe('1');
       expect(Number(target.Seccomp_filters)).toBeGreaterThanOrEqual(1);
@@ -249,10 +259,13 @@ describe('the supervisor is hardened too', () => {
     }
   });
 
-  (IS_ROOT ? it.concurrent : it.skip)('worm-run is not dumpable: run as nobody, its /proc files belong to root, the target\'s to nobody', async () => {
-    const p = startProgram(process.execPath, [BIN, '--', 'sh', '-c', 'echo "pid $$"; exec sleep 30'], { uid: 65534, gid: 65534, cwd: '/' });
+  itWith([nobodyCanRunWormRun()], 'worm-run is not dumpable: run as nobody, its /proc files belong to root, the target\'s to nobody', async () => {
+    const tag = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
+    const p = startProgram(process.execPath, [BIN, '--fs', 'off', '--', 'sh', '-c', `echo ready; exec sleep ${tag}`], { uid: 65534, gid: 65534, cwd: '/' });
     try {
-      const pid = Number((await p.waitFor(/pid (\d+)/))[1]);
+      await p.waitFor(/ready/);
+      expect(await eventually(() => pidsWithArgs('sleep', tag).length === 1, 3000)).toBe(true);
+      const pid = pidsWithArgs('sleep', tag)[0]!;
       expect(procStatus(p.pid)!.Uid.split(/\s+/)[0]).toBe('65534');
       // The kernel gives a non-dumpable process's /proc entries to root; nobody else of its
       // user can open /proc/<pid>/mem, environ or attach to it.

@@ -26,7 +26,9 @@ for (const [name, attempt] of attempts) {
   } catch (e) {
     const by = byWormRun(e);
     if (by) refused += 1;
-    console.log(`${name.padEnd(12)} ${by ? 'refused' : 'failed (not by worm-run)'}: ${e.code ?? ''} ${e.message.split('\n')[0]}`);
+    // fetch fails as Node's does, TypeError 'fetch failed'; its cause says why.
+    const why = e?.cause instanceof Error ? e.cause : e;
+    console.log(`${name.padEnd(12)} ${by ? 'refused' : 'failed (not by worm-run)'}: ${why.code ?? ''} ${why.message.split('\n')[0]}`);
   }
 }
 process.exitCode = refused === attempts.length ? 0 : 1;

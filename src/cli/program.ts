@@ -110,8 +110,12 @@ export function groupCommand(name: string, description: string, children: readon
   return cmd;
 }
 
-/** The status the process leaves with, set by the action that ran. */
-export const outcome = { status: 0 };
+/**
+ * The status the process leaves with, set by the action that ran; ranTarget: a target ran, so
+ * worm-run leaves without Node's exit path, which resets the terminal's modes (the target's
+ * business by then) and aborts when the terminal refuses.
+ */
+export const outcome = { status: 0, ranTarget: false };
 
 /** cmd's action: fn's result becomes the exit status. */
 export function act<A extends unknown[]>(cmd: Command, fn: (...args: A) => Promise<number> | number): void {

@@ -12,17 +12,15 @@ import { native } from '../native.js';
 import { CONFIG_ENV, loadPolicyFile } from '../config.js';
 import { checkPolicy, policyFromOptions, type CliOptions } from '../options.js';
 import { defaultPolicy, type Policy } from '../policy.js';
-import { execute, policyRecord } from '../run.js';
+import { execute } from '../supervisor/execute.js';
+import { policyRecord } from '../supervisor/records.js';
 import { VERSION } from '../version.js';
-import { act, wormCommand } from './program.js';
+import { addPolicyOptions } from './policy-options.js';
+import { act, outcome, wormCommand } from './program.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 const USAGE_ERROR = 'no command given; usage: worm-run [options] [--] <command> [args...]';
-
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
 
 /**
  * The root command. listSubcommands attaches every subcommand, for the help text only (see
@@ -35,26 +33,10 @@ export function runCommand(listSubcommands: (root: Command) => void): Command {
       cmd
         .usage('[options] [--] <command> [args...]\n       worm-run [options] <script.js> [args...]')
         .version(VERSION, '-V, --version', 'print the version')
-        .argument('[command...]', 'the program (a Node script or any executable) and its arguments')
-        .option('--cpu <duration>', 'CPU time per process (30, 30s, 2m); SIGXCPU, then SIGKILL')
-        .option('--memory <size>', 'heap and private writable memory per process (512M, 2G)')
-        .option('--address-space <size>', 'raw virtual address space per process (RLIMIT_AS)')
-        .option('--timeout <duration>', 'wall-clock limit for the run; exit 124 when it is reached')
-        .option('--kill-after <duration>', 'grace between SIGTERM and SIGKILL at the timeout (default 2s)')
-        .option('--max-procs <n>', "processes of the target's user (needs --user when run as root)")
-        .option('--max-files <n>', 'open files per process')
-        .option('--max-file-size <size>', 'largest file the target may write')
-        .option('--core', 'allow core dumps (off by default)')
-        .option('--user <name|uid>', 'run the target as this user (worm-run must be root)')
-        .option('--group <name|gid>', "with --user: this group instead of the user's own")
-        .option('--allow-unix', 'allow AF_UNIX sockets (every other family stays refused)')
-        .option('--audit-log <path>', "append JSON audit records to a file (0600), '-' for stderr, /dev/fd/N for a descriptor")
-        .option('--deny-imports', 'Node targets: refuse network modules at require/import, not only at use')
-        .option('--deny-command <name>', 'Node targets: also refuse this command in child_process (repeatable)', collect)
-        .option('--allow-command <name>', 'Node targets: lift a built-in command refusal (repeatable)', collect)
-        .option('--node-option <option>', 'Node targets: pass an option to Node itself, e.g. --node-option=--enable-source-maps (repeatable)', collect)
+        .argument('[command...]', 'the program (a Node script or any executable) and its arguments');
+      addPolicyOptions(cmd);
+      cmd
         .option('--in-process', 'Node scripts: run inside this hardened process (one Node start; the trail after start is written from inside the sandbox)')
-        .option('--config <file>', `read the policy from a JSON file (or set ${CONFIG_ENV}); flags override it`)
         .option('--print-policy', 'print the effective policy and the kernel filter as JSON, then exit')
         .enablePositionalOptions()
         .passThroughOptions()
@@ -67,12 +49,20 @@ Exit status: the target's own; 128+N when a signal killed it; 124 at the --timeo
   return root;
 }
 
+function omitProgram<T extends { program: unknown }>(d: T): Omit<T, 'program'> {
+  const { program: _program, ...rest } = d;
+  return rest;
+}
+
 function printPolicy(policy: Policy): void {
   const doc = {
     policy: policyRecord(policy),
-    filter: native.describeFilter(policy.network.allowUnix),
-    // What worm-run's own supervisor refuses once the target runs (the CLI, supervised mode).
-    supervisorFilter: native.describeFilter(false, true),
+    filter: omitProgram(native.describeFilter({
+      allowUnix: policy.network.allowUnix, memoryCap: policy.limits.memoryBytes !== undefined,
+      pids: policy.namespaces === 'off' ? 'self' : 'namespace',
+    })),
+    // What worm-run's own supervisor and each run's init refuse once the target runs.
+    supervisorFilter: omitProgram(native.describeFilter({ supervisor: true })),
   };
   process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
 }
@@ -106,7 +96,7 @@ async function runTarget(command: string[], opts: CliOptions): Promise<number> {
   let note: string | undefined;
   if (policy.mode === 'in-process') {
     const { inProcessUnsafe, runInProcess } = await import('../inprocess.js');
-    const unsafe = inProcessUnsafe();
+    const unsafe = inProcessUnsafe(command);
     if (unsafe === null) return runInProcess(command, policy);
     note = `--in-process not used: ${unsafe}; running supervised`;
     writeLine(`worm-run: ${note}`);
@@ -125,6 +115,10 @@ async function runTarget(command: string[], opts: CliOptions): Promise<number> {
       else pending.push(sig);
     });
   }
+  // The target may take the terminal's foreground, stop its output or change its modes: none of
+  // that may stop worm-run, and none of it outlives the run.
+  const terminal = native.guardTerminal();
+  outcome.ranTarget = true;
   const result = await execute(command, policy, {
     cwd,
     env: process.env,
@@ -138,6 +132,7 @@ async function runTarget(command: string[], opts: CliOptions): Promise<number> {
       for (const sig of pending.splice(0)) signal(sig);
     },
   });
+  if (terminal) native.restoreTerminal();
   if (result.error) throw result.error;
   if (result.signal !== null && result.limit?.limit !== 'timeout') {
     for (const sig of FORWARDED) process.removeAllListeners(sig);

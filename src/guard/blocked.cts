@@ -21,14 +21,14 @@ const { writeSync } = fs;
 export type CallSite = NodeJS.CallSite;
 
 /** The current call stack as V8 call sites (structured, whatever the user did to prepareStackTrace). */
-export function callSites(): CallSite[] {
+export function callSites(hide: Function = callSites): CallSite[] {
   const prev = Error.prepareStackTrace;
   const limit = Error.stackTraceLimit;
   try {
     Error.prepareStackTrace = (_e, cs) => cs;
     Error.stackTraceLimit = 80;
     const holder: { stack?: unknown } = {};
-    Error.captureStackTrace(holder);
+    Error.captureStackTrace(holder, hide);
     return Array.isArray(holder.stack) ? (holder.stack as CallSite[]) : [];
   } catch {
     return [];
@@ -50,11 +50,20 @@ function fileOf(site: CallSite): string | null {
   }
 }
 
+function isGuardFile(f: string | null): boolean {
+  return !!f && (f.startsWith(`${GUARD_DIR}/`) || f.startsWith(`file://${GUARD_DIR}/`));
+}
+
+/** A file of the user's program (their code or a package they use): not Node's, not the guard's. */
+function isUserFile(f: string | null): f is string {
+  return !!f && !f.startsWith('node:') && !isGuardFile(f);
+}
+
 /** The first frame in the user's code: not Node's internals, not the guard. */
 export function userLocation(sites: CallSite[]): { file?: string; line?: number } {
   for (const s of sites) {
     const f = fileOf(s);
-    if (!f || f.startsWith('node:') || f.startsWith(`${GUARD_DIR}/`) || f.startsWith(`file://${GUARD_DIR}/`)) continue;
+    if (!isUserFile(f)) continue;
     let file = f;
     if (f.startsWith('file://')) {
       try {
@@ -144,15 +153,48 @@ export interface BlockedError extends Error {
 }
 
 /**
- * The error the user's program sees. Its stack starts at the user's call (frames from `hide`
- * down are left out) and its first line reads `Error [ERR_WORM_BLOCKED]: worm-run: ...` like
- * Node's own coded errors.
+ * Gives err a stack that starts at the user's call, as if the user's own line had failed: the
+ * guard's frames and the Node internals between them and the user (require's loader frames,
+ * net.connect calling Socket#connect) are left out, so the first `at` line is the one to fix.
+ * Formatted by Error.prepareStackTrace (Node's own formatter, with its source-map support, or
+ * the user's), the way V8 would have. With no user frame on the stack (an ESM import refused
+ * while the module graph is resolved), `frame` (`file:///x.mjs:3:21`) is the only one.
+ *
+ * The `throw` statements that deliver these errors end in `// node-do-not-add-exception-line`:
+ * Node then prints an uncaught one without the guard's source line above it (its own marker,
+ * read by node_errors.cc on every line from 20 on), and the output starts with the error.
  */
-export function blockedError(message: string, hide?: Function, props?: Record<string, unknown>): BlockedError {
+export function setUserStack(err: Error, hide?: Function, frame?: string): void {
+  const format = Error.prepareStackTrace;
+  const limit = Error.stackTraceLimit;
+  if (typeof limit !== 'number' || limit <= 0) return;
+  // V8 keeps its own copy of the frames, from which Node takes the source line it prints above
+  // an uncaught rejection: it must not be the guard's line either.
+  Error.captureStackTrace(err, hide ?? setUserStack);
+  const sites = callSites(hide ?? setUserStack);
+  const first = sites.findIndex((s) => isUserFile(fileOf(s)));
+  let stack: unknown;
+  if (first >= 0 || frame === undefined) {
+    // The guard's wrappers deeper down (the entry module loaded through a wrapped Module._load)
+    // are no more the user's business than the ones above.
+    const keep = sites.slice(Math.max(first, 0)).filter((s) => !isGuardFile(fileOf(s))).slice(0, limit);
+    stack = typeof format === 'function' ? format(err, keep) : `${String(err)}${keep.map((s) => `\n    at ${String(s)}`).join('')}`;
+  } else {
+    stack = `${String(err)}\n    at ${frame}`;
+  }
+  Object.defineProperty(err, 'stack', { value: stack, writable: true, configurable: true, enumerable: false });
+}
+
+/**
+ * The error the user's program sees. Its stack starts at the user's call (see setUserStack)
+ * and its first line reads `Error [ERR_WORM_BLOCKED]: worm-run: ...` like Node's own coded
+ * errors.
+ */
+export function blockedError(message: string, hide?: Function, props?: Record<string, unknown>, frame?: string): BlockedError {
   const err = new Error(message) as BlockedError;
   try {
     Object.defineProperty(err, 'name', { value: `Error [${BLOCKED_CODE}]`, configurable: true, writable: true });
-    if (hide) Error.captureStackTrace(err, hide);
+    setUserStack(err, hide ?? blockedError, frame);
     void err.stack;
     delete (err as { name?: string }).name;
   } catch {
@@ -160,6 +202,20 @@ export function blockedError(message: string, hide?: Function, props?: Record<st
   }
   err.code = BLOCKED_CODE;
   if (props) Object.assign(err, props);
+  return err;
+}
+
+/**
+ * A refused fetch fails as Node's own does when the connection fails: `TypeError: fetch failed`
+ * whose `cause` is the ERR_WORM_BLOCKED error, so code that checks either keeps working.
+ */
+export function fetchFailed(cause: Error, hide?: Function): TypeError {
+  const err = new TypeError('fetch failed', { cause });
+  try {
+    setUserStack(err, hide ?? fetchFailed);
+  } catch {
+    // V8's stack is fine too
+  }
   return err;
 }
 
@@ -173,6 +229,8 @@ export interface RefuseOptions {
   text?: string;
   /** Where in the user's program, when the stack cannot tell (ESM resolve hooks). */
   where?: { file?: string; line?: number };
+  /** The stack frame to show when no frame of the user's is on the stack (see setUserStack). */
+  frame?: string;
   props?: Record<string, unknown>;
 }
 
@@ -182,9 +240,13 @@ export function refuse(op: string, target: string | undefined, o: RefuseOptions 
   const rec: GuardRecord = { event: 'blocked', op, reason: o.reason ?? 'network access is blocked' };
   if (target !== undefined) rec.target = target;
   if (o.command !== undefined) rec.command = o.command;
-  if (o.where?.file) Object.assign(rec, o.where);
+  if (o.where?.file) {
+    // The stack knows the line better than a scan of the source, when it is in that file.
+    const loc = userLocation(sites);
+    Object.assign(rec, loc.file === o.where.file ? loc : o.where);
+  }
   report(rec, sites);
-  return blockedError(`worm-run: network access is blocked: ${o.text ?? phrase(op, target)}`, o.hide, o.props);
+  return blockedError(`worm-run: network access is blocked: ${o.text ?? phrase(op, target)}`, o.hide ?? refuse, o.props, o.frame);
 }
 
 /** Reports a warning (the operation goes ahead). */

@@ -23,7 +23,18 @@ export const config: GuardConfig = {
  * worm-run's in-process mode (it then reports through a hook, and this process was not started
  * with the preload, so workers must be given it explicitly).
  */
-export const state = { text: '', inProcess: false };
+export const state = { text: '', inProcess: false, bindings: {} as HandleClasses };
+
+/**
+ * Node's socket handle classes, taken from its bindings before the guard wraps
+ * process.binding: a refused socket gets a handle of the kind Node's own connect would give it.
+ */
+export interface HandleClasses {
+  TCP?: new (type: number) => object;
+  TCPConstants?: { SOCKET: number };
+  Pipe?: new (type: number) => object;
+  PipeConstants?: { SOCKET: number };
+}
 
 /** Set by worm-run's in-process mode before it loads the guard (see src/inprocess.ts). */
 export const REPORT_HOOK = Symbol.for('worm-run.guard.report');

@@ -5,6 +5,7 @@
  */
 import { setConfig } from './config.cjs';
 import { refuse } from './blocked.cjs';
+import { importSite } from './imports.cjs';
 
 let denied = new Set<string>();
 
@@ -18,14 +19,9 @@ type NextResolve = (specifier: string, context: unknown) => unknown;
 export async function resolve(specifier: string, context: { parentURL?: string }, nextResolve: NextResolve): Promise<unknown> {
   const bare = specifier.startsWith('node:') ? specifier.slice(5) : specifier;
   if (denied.has(bare)) {
-    let file: string | undefined = context.parentURL;
-    try {
-      if (file?.startsWith('file:')) file = (await import('node:url')).fileURLToPath(file);
-    } catch {
-      // keep the URL
-    }
-    const blocked = refuse('import', specifier, { where: file ? { file } : {}, reason: 'network module (--deny-imports)' });
-    throw blocked;
+    const site = importSite(context.parentURL, specifier);
+    const blocked = refuse('import', specifier, { where: site.where, frame: site.frame, reason: 'network module (--deny-imports)' });
+    throw blocked; // node-do-not-add-exception-line
   }
   return nextResolve(specifier, context);
 }

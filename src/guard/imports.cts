@@ -28,16 +28,42 @@ export function isDeniedModule(id: unknown): id is string {
   return typeof id === 'string' && DENIED.has(bare(id));
 }
 
-function locationOf(parentURL: unknown): { file?: string } {
-  if (typeof parentURL !== 'string' || parentURL === '') return {};
+/**
+ * Where an import of `specifier` is in the module at parentURL: its file and line for the
+ * record, and a stack frame (`file:///x.mjs:3:21`) for the error. An import refused while the
+ * module graph is resolved has no frame of the user's on the stack (their module has not run
+ * yet; on Node 20 the hook even runs on another thread), so the line is found in the source:
+ * the first `from '…'`, `import('…')` or `require('…')` of it, else its first quoted mention.
+ */
+export function importSite(parentURL: unknown, specifier: string): { where: { file?: string; line?: number }; frame?: string } {
+  if (typeof parentURL !== 'string' || parentURL === '') return { where: {} };
+  let file = parentURL;
   try {
-    return { file: parentURL.startsWith('file:') ? (require('node:url') as typeof import('node:url')).fileURLToPath(parentURL) : parentURL };
+    if (parentURL.startsWith('file:')) file = (require('node:url') as typeof import('node:url')).fileURLToPath(parentURL);
   } catch {
-    return { file: parentURL };
+    return { where: { file }, frame: parentURL };
   }
+  try {
+    const text = (require('node:fs') as typeof import('node:fs')).readFileSync(file, 'utf8');
+    const q = specifier.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    const m = new RegExp(`(?:\\bfrom\\s*|\\bimport\\s*\\(?\\s*|\\brequire\\s*\\(\\s*)(['"\`])${q}\\1`).exec(text)
+      ?? new RegExp(`(['"\`])${q}\\1`).exec(text);
+    if (m) {
+      const at = m.index + m[0].length - specifier.length - 2;
+      const line = text.slice(0, at).split('\n').length;
+      const column = at - text.lastIndexOf('\n', at - 1);
+      return { where: { file, line }, frame: `${parentURL}:${line}:${column}` };
+    }
+  } catch {
+    // no source to read: the file alone
+  }
+  return { where: { file }, frame: parentURL };
 }
 
 type AnyFn = (...args: any[]) => any;
+
+// Captured at load: the target may replace Reflect.apply later to catch the originals passing through.
+const { apply } = Reflect;
 
 /** Node 20's loader-hooks thread loads preloads too; it must not register the hooks again. */
 function inHooksThread(): boolean {
@@ -55,9 +81,9 @@ export function installImportDenial(): void {
   const _load = function _load(this: unknown, request: unknown, ...rest: unknown[]) {
     if (isDeniedModule(request)) {
       const blocked = refuse('require', request, { hide: _load, reason: 'network module (--deny-imports)' });
-      throw blocked;
+      throw blocked; // node-do-not-add-exception-line
     }
-    return origLoad.call(this, request, ...rest);
+    return apply(origLoad, this, [request, ...rest]);
   };
   Module._load = _load;
 
@@ -67,24 +93,24 @@ export function installImportDenial(): void {
     const getBuiltinModule = function getBuiltinModule(id: unknown) {
       if (isDeniedModule(id)) {
         const blocked = refuse('process.getBuiltinModule', id, { hide: getBuiltinModule, reason: 'network module (--deny-imports)' });
-        throw blocked;
+        throw blocked; // node-do-not-add-exception-line
       }
-      return (getBuiltin as AnyFn).call(process, id);
+      return apply(getBuiltin as AnyFn, process, [id]);
     };
     p.getBuiltinModule = getBuiltinModule;
   }
 
   if (typeof Module.registerHooks === 'function') {
-    Module.registerHooks({
-      resolve(specifier: string, context: { parentURL?: string; conditions?: string[] }, nextResolve: AnyFn) {
-        if (isDeniedModule(specifier) && (specifier.startsWith('node:') || Module.isBuiltin(specifier))) {
-          const op = context.conditions?.includes('require') ? 'require' : 'import';
-          const blocked = refuse(op, specifier, { where: locationOf(context.parentURL), reason: 'network module (--deny-imports)' });
-          throw blocked;
-        }
-        return nextResolve(specifier, context);
-      },
-    });
+    const resolve = function resolve(specifier: string, context: { parentURL?: string; conditions?: string[] }, nextResolve: AnyFn): unknown {
+      if (isDeniedModule(specifier) && (specifier.startsWith('node:') || Module.isBuiltin(specifier))) {
+        const op = context.conditions?.includes('require') ? 'require' : 'import';
+        const site = importSite(context.parentURL, specifier);
+        const blocked = refuse(op, specifier, { hide: resolve, where: site.where, frame: site.frame, reason: 'network module (--deny-imports)' });
+        throw blocked; // node-do-not-add-exception-line
+      }
+      return nextResolve(specifier, context);
+    };
+    Module.registerHooks({ resolve });
   } else if (typeof Module.register === 'function' && !inHooksThread()) {
     Module.register(pathToFileURL(`${__dirname}/esm-hooks.cjs`).href, {
       data: { config: state.text, denied: DENIED_MODULES },

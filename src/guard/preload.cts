@@ -11,14 +11,20 @@
  * exports objects and the prototypes behind them), before any user code runs: require with or
  * without `node:`, createRequire, process.getBuiltinModule and ESM imports (an ESM facade reads
  * the exports object when it is first imported, so named imports bind the wrappers) all see them.
- * net, dgram, dns, child_process, worker_threads and inspector are loaded here for that reason;
- * tls, http, https and http2 are not (they all end in net.Socket#connect / net.Server#listen).
+ * net, dgram, dns, child_process, worker_threads, inspector and os are loaded here for that
+ * reason; tls, http, https and http2 are not (they all end in net.Socket#connect /
+ * net.Server#listen). Under the public APIs, the methods of Node's socket handles and its spawn,
+ * resolver and inspector bindings are wrapped too, for whatever reaches them another way.
  */
 import type * as WT from 'node:worker_threads';
 import { CHANNEL_HOOK, ENV_DATA_KEY, GUARD_ENV_NAME, REPORT_HOOK, config, setConfig, state } from './config.cjs';
 
 type AnyFn = (...args: any[]) => any;
 type Obj = Record<string, any>;
+
+// Captured before any user code: a target that replaces Reflect.apply later must not be handed
+// the originals passing through the wrappers.
+const { apply } = Reflect;
 
 let networkImpl: typeof import('./network.cjs') | undefined;
 let subprocessImpl: typeof import('./subprocess.cjs') | undefined;
@@ -102,11 +108,159 @@ function installBindings(): void {
   for (const key of ['binding', '_linkedBinding']) {
     const op = `process.${key}`;
     wrap(process as unknown as Obj, key, (orig) => function binding(this: unknown, ...args: unknown[]) {
+      // The name read once is the name passed on: an object whose toString changes between
+      // reads must not be checked as 'fs' and loaded as 'tcp_wrap'.
       const name = String(args[0]);
       if (RAW_BINDINGS.has(name) && !(name === 'pipe_wrap' && config.allowUnix)) return network().binding(op, name, binding);
-      return orig.apply(this, args);
+      return apply(orig, this, [name, ...args.slice(1)]);
     });
   }
+}
+
+/**
+ * Node's own bindings, read with the original process.binding before installBindings wraps it
+ * (they are the objects Node's modules use, and internalBinding returns the same ones). Under
+ * --pending-deprecation process.binding is Node's `deprecated` wrapper, whose warning is not the
+ * user's to see. (process.noDeprecation is set back by assignment: deleting a property of
+ * process would slow every later access to it.)
+ */
+function bindingReader(): (name: string) => Obj | undefined {
+  const p = process as unknown as Obj;
+  const orig = p.binding as AnyFn;
+  const quiet = orig.name === 'deprecated';
+  return (name) => {
+    const before: unknown = quiet ? p.noDeprecation : undefined;
+    try {
+      if (quiet) p.noDeprecation = true;
+      return apply(orig, process, [name]) as Obj;
+    } catch {
+      return undefined;
+    } finally {
+      if (quiet) p.noDeprecation = before;
+    }
+  };
+}
+
+/** The raw handle methods that reach the network (see network.handle). */
+const HANDLE_METHODS: readonly [string, string, readonly string[]][] = [
+  ['tcp_wrap', 'TCP', ['bind', 'bind6', 'listen', 'connect', 'connect6']],
+  ['udp_wrap', 'UDP', ['bind', 'bind6', 'connect', 'connect6', 'send', 'send6', 'recvStart']],
+  ['pipe_wrap', 'Pipe', ['bind', 'listen', 'connect']],
+];
+
+/**
+ * The layer under the public APIs: the methods of Node's socket handles, the two spawn
+ * bindings, the resolver binding's lookups and the inspector binding's open. Whatever reaches
+ * one of these without passing the public wrappers (a raw handle found on some object, or
+ * --expose-internals) is refused here. (A dns.Resolver's ChannelWrap handle is left alone: its
+ * queries need a request object only the bindings hand out, and wrapping its ~15 methods costs
+ * ~0.2 ms of every start.)
+ */
+function installHandles(read: (name: string) => Obj | undefined): void {
+  const tcp = read('tcp_wrap');
+  const pipe = read('pipe_wrap');
+  Object.assign(state.bindings, { TCP: tcp?.TCP, TCPConstants: tcp?.constants, Pipe: pipe?.Pipe, PipeConstants: pipe?.constants });
+  for (const [name, cls, methods] of HANDLE_METHODS) {
+    if (name === 'pipe_wrap' && config.allowUnix) continue;
+    const proto = read(name)?.[cls]?.prototype as Obj | undefined;
+    if (!proto) continue;
+    for (const m of methods) {
+      const op = `${name}.${cls}.${m}`;
+      wrap(proto, m, () => function handleCall(this: unknown, ...args: unknown[]) {
+        return network().handle(op, m, args, handleCall);
+      });
+    }
+  }
+  const proc = read('process_wrap')?.Process?.prototype as Obj | undefined;
+  if (proc) {
+    wrap(proc, 'spawn', (orig) => function spawn(this: unknown, ...args: unknown[]) {
+      return subprocess().rawSpawn('process_wrap.Process.spawn', this, args, orig, spawn);
+    });
+  }
+  const sync = read('spawn_sync');
+  if (sync) {
+    wrap(sync, 'spawn', (orig) => function spawn(this: unknown, ...args: unknown[]) {
+      return subprocess().rawSpawn('spawn_sync.spawn', this, args, orig, spawn);
+    });
+  }
+  const cares = read('cares_wrap');
+  if (cares) {
+    for (const key of ['getaddrinfo', 'getnameinfo']) {
+      const op = `cares_wrap.${key}`;
+      wrap(cares, key, () => function caresCall(this: unknown, ...args: unknown[]) {
+        return network().caresCall(op, args, caresCall);
+      });
+    }
+  }
+  if (process.features.inspector) {
+    const inspector = read('inspector');
+    if (inspector) {
+      wrap(inspector, 'open', () => function open(...args: unknown[]) {
+        return network().inspectorOpen(args, open, "process.binding('inspector').open");
+      });
+    }
+  }
+}
+
+/**
+ * process: execve (Node 22.15+) replaces the process with a program, _debugProcess and a
+ * SIGUSR1 to itself start the inspector (a TCP listener).
+ */
+function installProcess(): void {
+  const p = process as unknown as Obj;
+  wrap(p, 'execve', (orig) => function execve(this: unknown, ...args: unknown[]) {
+    return subprocess().execve(this, args, orig, execve);
+  });
+  wrap(p, '_debugProcess', () => function _debugProcess(pid: unknown) {
+    return network().debugProcess(pid, _debugProcess);
+  });
+  wrap(p, 'kill', (orig) => function kill(this: unknown, ...args: unknown[]) {
+    if (args[1] === 'SIGUSR1' || args[1] === 10) network().inspectorSignal(args[0], kill);
+    return apply(orig, this, args);
+  });
+}
+
+/** os.networkInterfaces: what an offline machine answers (its netlink query is refused). */
+function installOs(os: Obj): void {
+  wrap(os, 'networkInterfaces', () => function networkInterfaces() {
+    return network().offlineInterfaces();
+  });
+}
+
+/**
+ * node:ffi (Node 26) is guarded when it is loaded, not before: loading it costs ~1 ms and an
+ * ExperimentalWarning. require() and createRequire pass Module.prototype.require (not
+ * Module._load, which every uncaught error's stack would then show, since the main module is
+ * loaded through it), getBuiltinModule is wrapped; an ESM import passes neither, but loading
+ * the module emits its ExperimentalWarning, and the importing code runs only after the import's
+ * promise settles, so a microtask queued then is in time.
+ */
+function installFfi(): void {
+  const Module = require('node:module') as Obj;
+  if (!Array.isArray(Module.builtinModules) || !Module.builtinModules.includes('node:ffi')) return;
+  let done = false;
+  const guard = (mod: unknown) => {
+    if (done || mod === null || typeof mod !== 'object') return;
+    done = true;
+    network().guardFfi(mod);
+  };
+  wrap(Module.prototype, 'require', (orig) => function require(this: unknown, ...args: unknown[]) {
+    const m = apply(orig, this, args);
+    if (!done && args[0] === 'node:ffi') guard(m);
+    return m;
+  });
+  const p = process as unknown as Obj;
+  wrap(p, 'getBuiltinModule', (orig) => function getBuiltinModule(this: unknown, ...args: unknown[]) {
+    const m = apply(orig, this, args);
+    if (!done && args[0] === 'node:ffi') guard(m);
+    return m;
+  });
+  wrap(p, 'emitWarning', (orig) => function emitWarning(this: unknown, ...args: unknown[]) {
+    if (!done && typeof args[0] === 'string' && args[0].startsWith('FFI is an experimental')) {
+      queueMicrotask(() => guard((process as unknown as Obj).getBuiltinModule('node:ffi')));
+    }
+    return apply(orig, this, args);
+  });
 }
 
 /** fetch, WebSocket, EventSource: replaced without reading the originals (that loads undici). */
@@ -114,7 +268,7 @@ function installGlobals(): void {
   const g = globalThis as Obj;
   const d = Object.getOwnPropertyDescriptor(g, 'fetch');
   if (d) {
-    const original = (): AnyFn => (d.get ? d.get.call(g) : d.value);
+    const original = (): AnyFn => (d.get ? apply(d.get, g, []) : d.value);
     const fetch = function fetch(this: unknown, ...args: unknown[]) {
       return network().fetch(this, args, original, fetch);
     };
@@ -157,15 +311,20 @@ function installWorkers(wt: typeof WT): void {
       // workers read the environment variable instead
     }
   }
+  // A function, not a subclass: a subclass's prototype is the original class, and
+  // Object.getPrototypeOf(Worker) would hand out a constructor that starts workers unguarded.
+  // Instances keep the original prototype (instanceof, methods), whose constructor is this one.
   const Original = wt.Worker;
-  class Worker extends Original {
-    constructor(filename: string | URL, options?: WT.WorkerOptions) {
-      const listen = (globalThis as Record<symbol, unknown>)[CHANNEL_HOOK];
-      if (typeof listen === 'function') listen();
-      super(filename, (require('./workers.cjs') as typeof import('./workers.cjs')).withGuard(options, wt) as WT.WorkerOptions);
-    }
-  }
-  Object.defineProperty(Worker, 'name', { value: 'Worker' });
+  const Worker = function Worker(this: unknown, filename: string | URL, options?: WT.WorkerOptions) {
+    if (new.target === undefined) return apply(Original as unknown as AnyFn, this, [filename, options]); // Node's own TypeError
+    const listen = (globalThis as Record<symbol, unknown>)[CHANNEL_HOOK];
+    if (typeof listen === 'function') listen();
+    const guarded = (require('./workers.cjs') as typeof import('./workers.cjs')).withGuard(options, wt) as WT.WorkerOptions;
+    return Reflect.construct(Original, [filename, guarded], new.target);
+  };
+  Object.defineProperty(Worker, 'length', { value: Original.length });
+  Object.defineProperty(Worker, 'prototype', { value: Original.prototype });
+  Object.defineProperty(Original.prototype, 'constructor', { value: Worker, writable: true, configurable: true, enumerable: false });
   (wt as { Worker: unknown }).Worker = Worker;
 }
 
@@ -182,6 +341,7 @@ function install(): void {
   }
   setConfig(text);
   state.inProcess = typeof (globalThis as Record<symbol, unknown>)[REPORT_HOOK] === 'function';
+  const read = bindingReader();
   const steps: [string, () => void][] = [
     ['process.binding', installBindings],
     ['fetch/WebSocket/EventSource', installGlobals],
@@ -190,6 +350,11 @@ function install(): void {
     ['dns', () => installDns(require('node:dns'))],
     ['inspector', installInspector],
     ['child_process', () => installChildProcess(require('node:child_process'))],
+    // After the modules above, which have loaded these bindings already.
+    ['raw handles and bindings', () => installHandles(read)],
+    ['process', installProcess],
+    ['os', () => installOs(require('node:os'))],
+    ['node:ffi', installFfi],
     ['worker_threads', () => installWorkers(wt)],
   ];
   if (config.denyImports) {

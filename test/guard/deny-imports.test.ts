@@ -34,19 +34,37 @@ describe('--deny-imports', () => {
       .toEqual(['import http', 'require node:net']);
   });
 
-  it('makes a static import fail the program', async () => {
+  it('makes a static import fail the program, its stack at the import line', async () => {
     const out = await runGuarded(fixture('deny-static.mjs'), [], { options: ['--deny-imports'] });
     expect(out.code, dump(out)).toBe(1);
     expect(out.stdout).not.toContain('unreachable');
-    expect(out.stderr).toContain(`Error [ERR_WORM_BLOCKED]: ${BLOCKED_PREFIX}import 'node:net'`);
-    expect(out.blocked).toEqual([expect.objectContaining({ op: 'import', target: 'node:net', file: fixture('deny-static.mjs') })]);
+    // The module never ran, so no frame of it is on the stack: the import's place in the source is the frame.
+    expect(out.stderr).toContain(`Error [ERR_WORM_BLOCKED]: ${BLOCKED_PREFIX}import 'node:net'\n    at file://${fixture('deny-static.mjs')}:2:25`);
+    expect(out.stderr).not.toContain('/dist/guard/');
+    expect(out.blocked).toEqual([expect.objectContaining({ op: 'import', target: 'node:net', file: fixture('deny-static.mjs'), line: 2 })]);
   });
 
-  it('makes an uncaught top-level require fail the program at its line', async () => {
+  it('makes an uncaught top-level require fail the program at its line, as if the line itself had thrown', async () => {
     const out = await runGuarded(fixture('deny-require.cjs'), [], { options: ['--deny-imports'] });
     expect(out.code, dump(out)).toBe(1);
-    expect(out.stderr).toContain(`${BLOCKED_PREFIX}require('http')`);
+    // No source line of the guard above the error, and the first frame is the user's require.
+    expect(out.stderr.trimStart()).toMatch(new RegExp(
+      `^Error \\[ERR_WORM_BLOCKED\\]: worm-run: network access is blocked: require\\('http'\\)\\n    at .*\\(${fixture('deny-require.cjs')}:3:14\\)\\n`));
+    expect(out.stderr).not.toContain('/dist/guard/');
     expect(out.blocked).toEqual([expect.objectContaining({ op: 'require', target: 'http', file: fixture('deny-require.cjs'), line: 3 })]);
+  });
+
+  it('starts the stack of a caught refusal at the require, import() or getBuiltinModule that asked', async () => {
+    const out = await runGuarded(fixture('deny-stacks.mjs'), [], { options: ['--deny-imports'] });
+    expect(out.code, dump(out)).toBe(0);
+    const at = (line: number) => new RegExp(`^    at (.* \\()?file://${fixture('deny-stacks.mjs')}:${line}:\\d+\\)?$`);
+    expect(result(out, 'require').first).toMatch(at(5));
+    expect(result(out, 'import()').first).toMatch(at(6));
+    // process.getBuiltinModule is Node 20.16+ and 22.3+.
+    const gbm = result(out, 'getBuiltinModule').first !== 'absent';
+    if (gbm) expect(result(out, 'getBuiltinModule').first).toMatch(at(7));
+    for (const r of out.results) expect(String(r.stack)).not.toContain('/dist/guard/');
+    expect(out.blocked.map((r) => [r.op, r.line])).toEqual([['require', 5], ['import', 6], ...(gbm ? [['process.getBuiltinModule', 7]] : [])]);
   });
 
   it('is off by default: the same imports load', async () => {

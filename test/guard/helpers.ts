@@ -5,11 +5,11 @@
  * so the target does too. The audit trail goes to a temporary file and comes back parsed.
  * WORM_TEST_MODE=in-process runs everything through `worm-run --in-process`.
  */
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BIN, auditLines, runProgram, type Outcome, type RunOpts } from '../helpers/run.js';
+import { BIN, WRAPPER, auditLines, runProgram, type Outcome, type RunOpts } from '../helpers/run.js';
 
 export const NODE = process.env.WORM_TEST_NODE || process.execPath;
 /** The suite runs through `worm-run --in-process` (WORM_TEST_MODE=in-process). */
@@ -41,13 +41,16 @@ export interface GuardedOpts extends RunOpts {
 export async function runGuarded(script: string, args: string[] = [], opts: GuardedOpts = {}): Promise<GuardedOutcome> {
   const { options = [], ...runOpts } = opts;
   const dir = mkdtempSync(join(tmpdir(), 'worm-guard-'));
+  // Through a wrapper worm-run may run as another user (WORM_TEST_WRAPPER: the container-like helper).
+  if (WRAPPER.length > 0) chmodSync(dir, 0o1777);
   const log = join(dir, 'audit.jsonl');
   // WORM_TEST_MODE=in-process runs the same suite through the in-process fast path.
   const mode = IN_PROCESS ? ['--in-process'] : [];
   // worm-run itself runs on the Node under test, so the target does too.
   const argv = [BIN, ...mode, ...options, '--audit-log', log, script, ...args];
   try {
-    const out = await runProgram(NODE, argv, { timeoutMs: 45_000, ...runOpts });
+    const [file, ...rest] = [...WRAPPER, NODE, ...argv];
+    const out = await runProgram(file!, rest, { timeoutMs: 45_000, ...runOpts });
     const audit = existsSync(log) ? auditLines(readFileSync(log, 'utf8')) : [];
     const guard = audit.filter((r) => r.source === 'guard');
     return {

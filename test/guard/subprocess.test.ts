@@ -3,18 +3,18 @@
  * tool is refused (ERR_WORM_BLOCKED delivered like ENOENT), nothing reaches the recorder, and
  * child_process keeps working for everything else.
  */
-import { copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRecorder, type Recorder } from '../helpers/recorder.js';
-import { BLOCKED_PREFIX, dump, fixture, result, runGuarded, type GuardedOutcome } from './helpers.js';
+import { runProgram, tempDir } from '../helpers/run.js';
+import { BLOCKED_PREFIX, NODE, dump, fixture, result, runGuarded, type GuardedOutcome } from './helpers.js';
 
 let rec: Recorder;
 let dir: string;
 beforeAll(async () => {
   rec = await startRecorder();
-  dir = mkdtempSync(join(tmpdir(), 'worm-sub-'));
+  dir = tempDir('worm-sub-');
   symlinkSync('/usr/bin/curl', join(dir, 'mycurl'));
   symlinkSync('/usr/bin/curl', join(dir, 'fetcher'));
   copyFileSync('/usr/bin/curl', join(dir, 'xfer'));
@@ -131,6 +131,52 @@ describe('--deny-command and --allow-command', () => {
     expect(result(out, 'wget')).toMatchObject({ code: 'ERR_WORM_BLOCKED' });
     expect(out.blocked.map((r) => r.command)).toEqual(['git', 'wget']);
     expect(out.guard).toContainEqual(expect.objectContaining({ event: 'warning', command: 'curl', reason: 'URL in command arguments' }));
+    expect(await rec.settle()).toEqual([]);
+  });
+});
+
+describe('a Node child told to start its inspector', () => {
+  it('is refused where it is started (the inspector listens before its own guard loads)', async () => {
+    const out = await runGuarded(fixture('inspect-children.cjs'));
+    expect(out.code, dump(out)).toBe(0);
+    const node = realpathSync(NODE); // process.execPath, as the child sees it
+    const hello = fixture('hello.cjs');
+    const refused = (c: string, op: string, line: string) =>
+      expect(result(out, c), c).toMatchObject({ code: 'ERR_WORM_BLOCKED', message: `${BLOCKED_PREFIX}child_process.${op} of node (${line})` });
+    refused('spawnSync --inspect', 'spawnSync', `${node} --inspect=127.0.0.1:0 -e 1`);
+    refused('spawn -e then --inspect-brk', 'spawn', `${node} -e 1 --inspect-brk`);
+    refused('fork execArgv --inspect-wait', 'fork', `${node} --inspect-wait=0 ${hello}`);
+    refused('execFileSync NODE_OPTIONS --inspect', 'execFileSync', `${node} ${hello}`);
+    expect(out.blocked.map((r) => r.reason)).toEqual([
+      'Node inspector (--inspect=127.0.0.1:0) listens on TCP', 'Node inspector (--inspect-brk) listens on TCP',
+      'Node inspector (--inspect-wait=0) listens on TCP', 'Node inspector (--inspect=0) listens on TCP',
+    ]);
+    // The script's own argument is not Node's option: it runs.
+    expect(result(out, 'script argument --inspect')).toMatchObject({ code: null, value: 'hello' });
+    expect(out.stderr).not.toMatch(/inspector/i);
+  });
+});
+
+describe('process.execve', () => {
+  // Node 22.15+ and 24+; absent on Node 20, where there is nothing to guard.
+  const hasExecve = async () => (await runProgram(NODE, ['-p', 'typeof process.execve'])).stdout.trim() === 'function';
+
+  it('refuses a network tool as child_process does; a Node program it becomes is still guarded', async (ctx) => {
+    if (!(await hasExecve())) ctx.skip();
+    const url = `http://127.0.0.1:${rec.port}/`;
+    const out = await runGuarded(fixture('execve.cjs'), [String(rec.port)]);
+    expect(out.code, dump(out)).toBe(0);
+    const op = 'process.execve';
+    expect(result(out, 'execve curl')).toMatchObject({ code: 'ERR_WORM_BLOCKED', thrown: true, message: `${BLOCKED_PREFIX}${op} of curl (/usr/bin/curl -s ${url})` });
+    expect(result(out, 'execve busybox-style wget')).toMatchObject({ code: 'ERR_WORM_BLOCKED', message: `${BLOCKED_PREFIX}${op} of wget (/bin/true ${url})` });
+    expect(result(out, 'execve sh -c curl')).toMatchObject({ code: 'ERR_WORM_BLOCKED', message: `${BLOCKED_PREFIX}${op} of curl (echo hi; curl ${url})` });
+    expect(out.blocked.map((r) => [r.op, r.command, r.target, r.file])).toEqual([
+      [op, 'curl', `/usr/bin/curl -s ${url}`, fixture('execve.cjs')],
+      [op, 'wget', `/bin/true ${url}`, fixture('execve.cjs')],
+      [op, 'curl', `echo hi; curl ${url}`, fixture('execve.cjs')],
+    ]);
+    // The process became child-connect.cjs, given an environment without the guard: it got it back.
+    expect(out.stdout).toContain('{"code":"ERR_WORM_BLOCKED","guarded":true}');
     expect(await rec.settle()).toEqual([]);
   });
 });

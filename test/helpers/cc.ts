@@ -1,11 +1,13 @@
 /** Builds the C (and i386 assembly) fixtures with the machine's toolchain, once per run. */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { ROOT } from './run.js';
 
 const outDir = mkdtempSync(join(tmpdir(), 'worm-run-fixtures-'));
+// The fixtures also run as another user (--user nobody, the container-like helper).
+chmodSync(outDir, 0o755);
 const built = new Map<string, string>();
 
 /** Compiles test/fixtures/<name>.c (extra gcc flags allowed) and returns the binary's path. */

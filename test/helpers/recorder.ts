@@ -8,7 +8,7 @@
  * namespace (for the --allow-unix cases).
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { Socket, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 
@@ -114,6 +114,8 @@ export async function startUnixRecorder(opts: { dir?: string; abstract?: boolean
     server.once('error', reject);
     server.listen(abstract ? `\0${address}` : address, resolve);
   });
+  // Anyone may connect (a target run as another user, e.g. through WORM_TEST_WRAPPER).
+  if (!abstract) chmodSync(address, 0o777);
   return {
     address,
     abstract,

@@ -1,9 +1,10 @@
 /** Starting worm-run (and, for control cases, the bare program) as a user would. */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isSecretName } from '../../src/env.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = `${ROOT}bin/worm-run.js`;
@@ -26,12 +27,14 @@ export interface RunOpts extends SpawnOptions {
 
 /**
  * The environment the tests run programs in: this one without proxy settings (curl and wget
- * must go straight to the loopback recorder) and without NODE_OPTIONS from the test runner.
+ * must go straight to the loopback recorder), without NODE_OPTIONS from the test runner, and
+ * without the machine's credential-looking variables (worm-run would name them on stderr; the
+ * tests that check that set their own).
  */
 export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/_proxy$/i.test(k) || k === 'NODE_OPTIONS' || k === 'WORM_RUN_CONFIG') continue;
+    if (/_proxy$/i.test(k) || k === 'NODE_OPTIONS' || k === 'WORM_RUN_CONFIG' || isSecretName(k)) continue;
     env[k] = v;
   }
   return { ...env, ...extra };
@@ -64,9 +67,31 @@ export function runProgram(file: string, args: string[], opts: RunOpts = {}): Pr
   });
 }
 
+/**
+ * A command prefix every start of worm-run goes through: WORM_TEST_WRAPPER, words separated by
+ * spaces, e.g. the container-like helper (test/fixtures/containerlike.c) to run a test file as
+ * if in a pod. Controls (programs started without worm-run) do not go through it.
+ */
+export const WRAPPER = (process.env.WORM_TEST_WRAPPER ?? '').split(' ').filter(Boolean);
+
+/**
+ * System calls the wrapper's own seccomp filter refuses, with its errno (WORM_TEST_OUTER_REFUSES:
+ * `name=ERRNO,...`). A filter outside worm-run that answers with an errno takes precedence over
+ * worm-run's user notification, so these refusals carry the wrapper's errno and leave no record.
+ */
+export const OUTER_REFUSES = new Map(
+  (process.env.WORM_TEST_OUTER_REFUSES ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]),
+);
+
+/** `worm-run ARGS...` with this Node (through the wrapper, if any), as [file, args]. */
+export function wormCommand(args: string[]): [string, string[]] {
+  const argv = [...WRAPPER, process.execPath, BIN, ...args];
+  return [argv[0]!, argv.slice(1)];
+}
+
 /** `worm-run ARGS...` with this Node. */
 export function worm(args: string[], opts: RunOpts = {}): Promise<Outcome> {
-  return runProgram(process.execPath, [BIN, ...args], opts);
+  return runProgram(...wormCommand(args), opts);
 }
 
 /** A program left running in the background: its output so far, and ways to wait on it. */
@@ -157,7 +182,7 @@ export function startProgram(file: string, args: string[], opts: RunOpts = {}): 
 
 /** `worm-run ARGS...` in the background. */
 export function startWorm(args: string[], opts: RunOpts = {}): Running {
-  return startProgram(process.execPath, [BIN, ...args], opts);
+  return startProgram(...wormCommand(args), opts);
 }
 
 /** Parses JSON-lines audit output, skipping anything that is not a JSON object. */
@@ -191,7 +216,10 @@ export const STACK_FRAME = /^\s+at .+/m;
 
 /** A fresh private directory under the system temp dir. */
 export function tempDir(prefix = 'worm-run-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  // Through a wrapper worm-run may run as another user (the container-like helper: nobody).
+  if (WRAPPER.length > 0) chmodSync(dir, 0o1777);
+  return dir;
 }
 
 /** Fields of /proc/<pid>/status, or null when the process is gone. */
@@ -261,8 +289,11 @@ function realPython(): string {
   }
 }
 
-/** python3 itself, not a version manager's shim (a shim costs a shell start per run). */
-export const PYTHON = realPython();
+/**
+ * python3 itself, not a version manager's shim (a shim costs a shell start per run). Through a
+ * wrapper that switches user, the system's: a version manager's lives in root's home.
+ */
+export const PYTHON = WRAPPER.length > 0 && existsSync('/usr/bin/python3') ? '/usr/bin/python3' : realPython();
 
 /** The machine's worm-run version, as package.json has it. */
 export const VERSION = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string }).version;

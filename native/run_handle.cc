@@ -1,0 +1,381 @@
+#include "run_handle.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "errors.h"
+
+namespace worm {
+
+namespace {
+
+// How long execve may take once the target is told to go.
+constexpr int kExecTimeoutMs = 60000;
+
+struct AddonData {
+  Napi::FunctionReference runHandle;
+};
+
+// What the monitor thread hands to JavaScript.
+struct Event {
+  enum Kind { kRefusals, kExit, kEnd } kind;
+  std::vector<Refusal> refusals;
+  TargetExit exit{};
+  RunEnd end{};
+  int initStatus = 0;
+  struct rusage initRu {};
+  std::vector<long long> counts;
+  long long total = 0, overflow = 0;
+  std::shared_ptr<RunState> run;  // kEnd: its descriptors are closed when JavaScript hears of it
+};
+
+std::string Hex(uint64_t v) {
+  char buf[24];
+  snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+Napi::Object StatusObject(Napi::Env env, int status) {
+  Napi::Object o = Napi::Object::New(env);
+  if (WIFEXITED(status)) {
+    o.Set("exitCode", Napi::Number::New(env, WEXITSTATUS(status)));
+    o.Set("signal", env.Null());
+  } else {
+    o.Set("exitCode", env.Null());
+    o.Set("signal", Napi::Number::New(env, WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+  }
+  o.Set("coreDumped", Napi::Boolean::New(env, WIFSIGNALED(status) && WCOREDUMP(status)));
+  return o;
+}
+
+Napi::Object RefusalObject(Napi::Env env, const Refusal& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", Napi::Number::New(env, r.pid));
+  o.Set("syscall", Napi::String::New(env, r.syscall));
+  o.Set("nr", Napi::Number::New(env, r.nr));
+  o.Set("arch", Napi::Number::New(env, r.arch));
+  Napi::Array args = Napi::Array::New(env, 6);
+  for (uint32_t i = 0; i < 6; i++) args.Set(i, Napi::String::New(env, Hex(r.args[i])));
+  o.Set("args", args);
+  if (!r.address.empty()) o.Set("address", Napi::String::New(env, r.address));
+  if (r.family >= 0) o.Set("family", Napi::Number::New(env, r.family));
+  o.Set("exe", Napi::String::New(env, r.exe));
+  o.Set("argv", Napi::String::New(env, r.argv));
+  o.Set("errno", Napi::Number::New(env, r.err));
+  o.Set("count", Napi::Number::New(env, static_cast<double>(r.count)));
+  o.Set("time", Napi::Number::New(env, r.firstMs));
+  return o;
+}
+
+void Deliver(Napi::Env env, Napi::Function cb, Event* ev) {
+  if (ev->run) {
+    // The run is over: nothing more to send to init. Closed here, on the JavaScript thread that
+    // also sends commands, so a run leaves no descriptor behind once its end is reported.
+    if (ev->run->cmd >= 0) close(ev->run->cmd);
+    ev->run->cmd = -1;
+  }
+  if (env != nullptr && cb != nullptr) {
+    Napi::Object o = Napi::Object::New(env);
+    if (ev->kind == Event::kRefusals) {
+      o.Set("type", Napi::String::New(env, "refusals"));
+      Napi::Array list = Napi::Array::New(env, ev->refusals.size());
+      for (uint32_t i = 0; i < ev->refusals.size(); i++) list.Set(i, RefusalObject(env, ev->refusals[i]));
+      o.Set("refusals", list);
+    } else if (ev->kind == Event::kExit) {
+      o.Set("type", Napi::String::New(env, "exit"));
+      o.Set("status", StatusObject(env, ev->exit.status));
+      Napi::Object ru = Napi::Object::New(env);
+      ru.Set("userMs", Napi::Number::New(env, ev->exit.userUs / 1000.0));
+      ru.Set("systemMs", Napi::Number::New(env, ev->exit.systemUs / 1000.0));
+      ru.Set("maxRssKb", Napi::Number::New(env, static_cast<double>(ev->exit.maxRssKb)));
+      ru.Set("minorFaults", Napi::Number::New(env, static_cast<double>(ev->exit.minflt)));
+      ru.Set("majorFaults", Napi::Number::New(env, static_cast<double>(ev->exit.majflt)));
+      ru.Set("voluntarySwitches", Napi::Number::New(env, static_cast<double>(ev->exit.nvcsw)));
+      ru.Set("involuntarySwitches", Napi::Number::New(env, static_cast<double>(ev->exit.nivcsw)));
+      o.Set("rusage", ru);
+    } else {
+      o.Set("type", Napi::String::New(env, "end"));
+      o.Set("killed", Napi::Number::New(env, ev->end.killed));
+      o.Set("passes", Napi::Number::New(env, ev->end.passes));
+      o.Set("targetSeen", Napi::Boolean::New(env, ev->end.targetSeen != 0));
+      o.Set("init", StatusObject(env, ev->initStatus));
+      Napi::Object ru = Napi::Object::New(env);
+      ru.Set("userMs", Napi::Number::New(env, ev->initRu.ru_utime.tv_sec * 1000.0 + ev->initRu.ru_utime.tv_usec / 1000.0));
+      ru.Set("systemMs", Napi::Number::New(env, ev->initRu.ru_stime.tv_sec * 1000.0 + ev->initRu.ru_stime.tv_usec / 1000.0));
+      ru.Set("maxRssKb", Napi::Number::New(env, static_cast<double>(ev->initRu.ru_maxrss)));
+      o.Set("runUsage", ru);
+      Napi::Array counts = Napi::Array::New(env, ev->counts.size());
+      for (uint32_t i = 0; i < ev->counts.size(); i++) counts.Set(i, Napi::Number::New(env, static_cast<double>(ev->counts[i])));
+      o.Set("counts", counts);
+      o.Set("total", Napi::Number::New(env, static_cast<double>(ev->total)));
+      o.Set("overflow", Napi::Number::New(env, static_cast<double>(ev->overflow)));
+    }
+    cb.Call({o});
+  }
+  delete ev;
+}
+
+bool ReadExact(int fd, void* buf, size_t len) {
+  char* p = static_cast<char*>(buf);
+  while (len > 0) {
+    ssize_t n = read(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
+  bool statusOpen = true;
+  bool listening = s->listener != nullptr;
+  RunEnd end{};
+  auto post = [&](Event* ev) {
+    if (tsfn.BlockingCall(ev, Deliver) != napi_ok) delete ev;
+  };
+  auto postNew = [&] {
+    if (!s->listener) return;
+    std::vector<size_t> fresh = s->listener->TakeNew();
+    if (fresh.empty()) return;
+    auto* ev = new Event{Event::kRefusals};
+    for (size_t i : fresh) ev->refusals.push_back(s->listener->entries[i]);
+    post(ev);
+  };
+  while (statusOpen) {
+    struct pollfd fds[2] = {{s->status, POLLIN, 0}, {listening ? s->listener->fd() : -1, POLLIN, 0}};
+    int r = poll(fds, 2, -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[1].revents & POLLIN) {
+      // A burst of refusals is answered before anything else is looked at.
+      for (int i = 0; i < 64 && s->listener->HandleOne(); i++) {
+        struct pollfd more = {s->listener->fd(), POLLIN, 0};
+        if (poll(&more, 1, 0) != 1 || !(more.revents & POLLIN)) break;
+      }
+      postNew();
+    } else if (fds[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+      listening = false;  // every process that used the filter is gone
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      uint32_t type;
+      if (!ReadExact(s->status, &type, sizeof type)) {
+        statusOpen = false;  // init is gone
+        continue;
+      }
+      if (type == kMsgTargetExit) {
+        auto* ev = new Event{Event::kExit};
+        ev->exit.type = type;
+        if (!ReadExact(s->status, reinterpret_cast<char*>(&ev->exit) + sizeof type, sizeof(TargetExit) - sizeof type)) {
+          delete ev;
+          statusOpen = false;
+          continue;
+        }
+        post(ev);
+      } else if (type == kMsgRunEnd) {
+        end.type = type;
+        if (!ReadExact(s->status, reinterpret_cast<char*>(&end) + sizeof type, sizeof(RunEnd) - sizeof type)) statusOpen = false;
+      } else {
+        statusOpen = false;  // not ours: stop reading
+      }
+    }
+  }
+  // Init has closed its end: it is exiting. With a PID namespace the kernel first ends every
+  // process left in it, so once init can be collected nothing of the run is left.
+  auto* ev = new Event{Event::kEnd};
+  ev->end = end;
+  siginfo_t si;
+  while (waitid(P_PID, s->init, &si, WEXITED | WNOWAIT | __WALL) < 0 && errno == EINTR) {
+  }
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    while (wait4(s->init, &ev->initStatus, __WALL, &ev->initRu) < 0 && errno == EINTR) {
+    }
+    s->reaped = true;
+  }
+  if (s->listener) {
+    postNew();
+    ev->counts.reserve(s->listener->entries.size());
+    for (const Refusal& r : s->listener->entries) ev->counts.push_back(r.count);
+    ev->total = s->listener->total;
+    ev->overflow = s->listener->overflow;
+    s->listener.reset();  // closes the listener
+  }
+  close(s->status);
+  s->status = -1;
+  ev->run = s;
+  post(ev);
+  tsfn.Release();
+}
+
+}  // namespace
+
+void RunHandle::Register(Napi::Env env, Napi::Object exports) {
+  Napi::Function cls = DefineClass(env, "RunHandle", {
+      InstanceMethod("go", &RunHandle::Go),
+      InstanceMethod("signal", &RunHandle::Signal),
+      InstanceMethod("end", &RunHandle::End),
+      InstanceMethod("kill", &RunHandle::Kill),
+      InstanceMethod("watch", &RunHandle::Watch),
+      InstanceMethod("abandon", &RunHandle::Abandon),
+  });
+  auto* data = new AddonData();
+  data->runHandle = Napi::Persistent(cls);
+  env.SetInstanceData<AddonData>(data);
+  (void)exports;
+}
+
+Napi::Value RunHandle::Create(Napi::Env env, std::unique_ptr<Plan> plan, pid_t init, int ctl, int cmd, int status,
+                              int listener, const Facts& f) {
+  Napi::Object o = env.GetInstanceData<AddonData>()->runHandle.New({});
+  RunHandle* h = Unwrap(o);
+  auto& s = h->state_;
+  s->init = init;
+  s->ctl = ctl;
+  s->cmd = cmd;
+  s->status = status;
+  if (listener >= 0) s->listener = std::make_unique<Listener>(listener, plan->filterOpts);
+  s->plan = std::move(plan);
+  o.Set("initPid", Napi::Number::New(env, init));
+  o.Set("pid", Napi::Number::New(env, f.hostPid));
+  Napi::Object facts = Napi::Object::New(env);
+  facts.Set("nsPid", Napi::Number::New(env, f.nsPid));
+  facts.Set("noNewPrivs", Napi::Boolean::New(env, f.noNewPrivs == 1));
+  facts.Set("seccompMode", Napi::Number::New(env, f.seccompMode));
+  facts.Set("seccompFilters", Napi::Number::New(env, f.seccompFilters));
+  facts.Set("notify", Napi::Boolean::New(env, f.notify == 1));
+  facts.Set("notifyErrno", Napi::Number::New(env, f.notifyErrno));
+  facts.Set("landlockAbi", Napi::Number::New(env, s->plan->landlock.abi));
+  facts.Set("landlockApplied", Napi::Boolean::New(env, f.landlockApplied == 1));
+  Napi::Array ids = Napi::Array::New(env, 6);
+  uint32_t idv[6] = {f.ruid, f.euid, f.suid, f.rgid, f.egid, f.sgid};
+  for (uint32_t i = 0; i < 6; i++) ids.Set(i, Napi::Number::New(env, idv[i]));
+  facts.Set("ids", ids);
+  facts.Set("groups", Napi::Number::New(env, f.ngroups));
+  facts.Set("capEff", Napi::String::New(env, Hex(f.capEff)));
+  facts.Set("pidNamespace", Napi::Boolean::New(env, f.pidNamespace == 1));
+  facts.Set("procPrivate", Napi::Boolean::New(env, f.procPrivate == 1));
+  facts.Set("procErrno", Napi::Number::New(env, f.procErrno));
+  facts.Set("mountNamespace", Napi::Boolean::New(env, f.mountNamespace == 1));
+  facts.Set("userNamespace", Napi::Boolean::New(env, f.userNamespace == 1));
+  o.Set("facts", facts);
+  return o;
+}
+
+RunHandle::RunHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RunHandle>(info), state_(std::make_shared<RunState>()) {}
+
+RunHandle::~RunHandle() {
+  // Never watched (worm-run gave up between start and watch): end the run here.
+  auto& s = state_;
+  if (!s->watching && s->init > 0) {
+    kill(s->init, SIGKILL);
+    while (waitpid(s->init, nullptr, __WALL) < 0 && errno == EINTR) {
+    }
+    s->reaped = true;
+  }
+  if (s->ctl >= 0) close(s->ctl);
+  if (s->cmd >= 0) close(s->cmd);
+  if (!s->watching && s->status >= 0) close(s->status);
+  s->ctl = s->cmd = -1;
+}
+
+// go(): the start record is written; let the target exec. Throws ERR_WORM_EXEC (with errno)
+// when execve fails.
+Napi::Value RunHandle::Go(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto& s = state_;
+  if (s->ctl < 0) return ThrowType(env, "go(): the target was already told to go");
+  worm::Go go{};
+  ssize_t n;
+  do {
+    n = send(s->ctl, &go, sizeof go, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  struct pollfd pfd = {s->ctl, POLLIN, 0};
+  int r;
+  do {
+    r = poll(&pfd, 1, kExecTimeoutMs);
+  } while (r < 0 && errno == EINTR);
+  Failure f{};
+  ssize_t got = r == 1 ? recv(s->ctl, &f, sizeof f, 0) : -1;
+  close(s->ctl);
+  s->ctl = -1;
+  if (got == static_cast<ssize_t>(sizeof f) && f.type == kMsgFailure) {
+    Napi::Error e = ErrnoError(env, StageName(f.stage), f.err);
+    e.Set("code", Napi::String::New(env, f.stage == kStageExecve ? "ERR_WORM_EXEC" : "ERR_WORM_CHILD_SETUP"));
+    e.ThrowAsJavaScriptException();
+  }
+  // EOF: execve succeeded (the socket was close-on-exec), or the target died on the way, which
+  // its exit status will tell.
+  return env.Undefined();
+}
+
+void RunHandle::Command(uint32_t type, int32_t arg) {
+  if (state_->cmd < 0) return;
+  worm::Command c{type, arg};
+  // Non-blocking: init reads at once; if it cannot, the command is dropped rather than
+  // waited for (kill() does not depend on init).
+  ssize_t n;
+  do {
+    n = write(state_->cmd, &c, sizeof c);
+  } while (n < 0 && errno == EINTR);
+}
+
+// signal('target' | 'all', signo)
+Napi::Value RunHandle::Signal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsNumber()) return ThrowType(env, "signal('target'|'all', signo)");
+  std::string who = info[0].As<Napi::String>().Utf8Value();
+  Command(who == "all" ? kCmdSignalAll : kCmdSignalTarget, info[1].As<Napi::Number>().Int32Value());
+  return env.Undefined();
+}
+
+// end(): ask init to end the run now (everything killed, the target's status reported).
+Napi::Value RunHandle::End(const Napi::CallbackInfo& info) {
+  Command(kCmdEnd, 0);
+  return info.Env().Undefined();
+}
+
+// kill(): SIGKILL init. With a PID namespace that ends every process of the run at once.
+Napi::Value RunHandle::Kill(const Napi::CallbackInfo& info) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (!state_->reaped) kill(state_->init, SIGKILL);
+  return info.Env().Undefined();
+}
+
+// abandon(): the run is not wanted (worm-run failed before go): end it and collect init now.
+Napi::Value RunHandle::Abandon(const Napi::CallbackInfo& info) {
+  auto& s = state_;
+  if (!s->watching && !s->reaped) {
+    kill(s->init, SIGKILL);
+    while (waitpid(s->init, nullptr, __WALL) < 0 && errno == EINTR) {
+    }
+    s->reaped = true;
+  }
+  return info.Env().Undefined();
+}
+
+// watch(callback(event)): events 'refusals', 'exit' (the target ended), then 'end' (nothing of
+// the run is left; init collected). Keeps the event loop alive until 'end'.
+Napi::Value RunHandle::Watch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto& s = state_;
+  if (s->watching) return ThrowType(env, "watch(): already watching");
+  if (!info[0].IsFunction()) return ThrowType(env, "watch(callback)");
+  s->watching = true;
+  auto tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "worm-run monitor", 0, 1);
+  std::thread(Monitor, s, tsfn).detach();
+  return env.Undefined();
+}
+
+}  // namespace worm

@@ -1,0 +1,47 @@
+// A started run, as JavaScript holds it: go() lets the target exec, signal()/end()/kill()
+// reach every process of the run through its init, and watch() starts a thread that answers
+// the target's refused calls (recording them), waits for the run to end and reports both to a
+// callback. The thread never waits on JavaScript: refusals are answered natively, at once.
+#pragma once
+#include <napi.h>
+#include <sys/resource.h>
+
+#include <memory>
+#include <mutex>
+
+#include "notify.h"
+#include "plan.h"
+
+namespace worm {
+
+struct RunState {
+  std::unique_ptr<Plan> plan;
+  pid_t init = 0;
+  int ctl = -1, cmd = -1, status = -1;
+  std::unique_ptr<Listener> listener;
+  std::mutex mu;
+  bool reaped = false;   // init collected: its pid may be reused, never signal it again
+  bool watching = false;
+};
+
+class RunHandle : public Napi::ObjectWrap<RunHandle> {
+ public:
+  static void Register(Napi::Env env, Napi::Object exports);
+  static Napi::Value Create(Napi::Env env, std::unique_ptr<Plan> plan, pid_t init, int ctl, int cmd, int status,
+                            int listener, const Facts& facts);
+  explicit RunHandle(const Napi::CallbackInfo& info);
+  ~RunHandle() override;
+
+ private:
+  Napi::Value Go(const Napi::CallbackInfo& info);
+  Napi::Value Signal(const Napi::CallbackInfo& info);
+  Napi::Value End(const Napi::CallbackInfo& info);
+  Napi::Value Kill(const Napi::CallbackInfo& info);
+  Napi::Value Watch(const Napi::CallbackInfo& info);
+  Napi::Value Abandon(const Napi::CallbackInfo& info);
+  void Command(uint32_t type, int32_t arg);
+
+  std::shared_ptr<RunState> state_;
+};
+
+}  // namespace worm
