@@ -8,32 +8,35 @@ import type { Command } from 'commander';
 import { writeLine } from './audit.js';
 import { EXIT_WORM_FAILED, WormError } from './errors.js';
 import { native } from './native.js';
-import { auditCommand } from './cli/audit-command.js';
-import { doctorCommand } from './cli/doctor-command.js';
 import { CommanderError, outcome } from './cli/program.js';
 import { runCommand } from './cli/run-command.js';
-import { exportCommand } from './export/command.js';
 
 /**
- * The subcommands, by name: each a function that builds its Command. To add one, write
- * src/cli/NAME-command.ts like doctor-command.ts and add a line here.
+ * The subcommands, by name: each loads the function that builds its Command (a run loads none
+ * of them). To add one, write src/cli/NAME-command.ts like doctor-command.ts and add a line here.
  */
-const SUBCOMMANDS: ReadonlyMap<string, () => Command> = new Map([
-  ['doctor', doctorCommand],
-  ['export', exportCommand],
-  ['audit', auditCommand],
+const SUBCOMMANDS: ReadonlyMap<string, () => Promise<() => Command>> = new Map([
+  ['doctor', async () => (await import('./cli/doctor-command.js')).doctorCommand],
+  ['export', async () => (await import('./export/command.js')).exportCommand],
+  ['audit', async () => (await import('./cli/audit-command.js')).auditCommand],
 ]);
 
 /**
  * The tree for this argv. A subcommand is one only as the first word (`worm-run -- doctor` runs
- * a program called doctor), so only that one is attached; the help text attaches them all.
+ * a program called doctor), so only that one is attached; the root's help lists them all, so
+ * with a help option anywhere all are loaded.
  */
-function program(argv: readonly string[]): Command {
+async function program(argv: readonly string[]): Promise<Command> {
+  const all = argv.some((a) => a === '-h' || a === '--help')
+    ? await Promise.all([...SUBCOMMANDS.values()].map((load) => load())) : [];
   const root = runCommand((r) => {
-    for (const [name, make] of SUBCOMMANDS) if (!r.commands.some((c) => c.name() === name)) r.addCommand(make());
+    for (const make of all) {
+      const sub = make();
+      if (!r.commands.some((c) => c.name() === sub.name())) r.addCommand(sub);
+    }
   });
-  const make = argv[0] === undefined ? undefined : SUBCOMMANDS.get(argv[0]);
-  if (make) root.addCommand(make());
+  const load = argv[0] === undefined ? undefined : SUBCOMMANDS.get(argv[0]);
+  if (load) root.addCommand((await load())());
   return root;
 }
 
@@ -49,7 +52,7 @@ function fail(e: unknown): number {
 
 async function main(argv: string[]): Promise<number> {
   try {
-    await program(argv).parseAsync(argv, { from: 'user' });
+    await (await program(argv)).parseAsync(argv, { from: 'user' });
     return outcome.status;
   } catch (e) {
     return fail(e);

