@@ -27,7 +27,7 @@ import { guardEnv } from './supervisor/prepare.js';
 import { humanGuardLine, policyRecord } from './supervisor/records.js';
 import { resolveTarget } from './target.js';
 import { targetEnvironment } from './env.js';
-import { checkLandlock, confinement, planFilesystem, secretsPresent, writableRoots } from './fs/plan.js';
+import { checkLandlock, confinement, homeDirectories, planFilesystem, secretsPresent, writableRoots } from './fs/plan.js';
 import { makePrivateTmp, tmpEnv } from './fs/tmp.js';
 import { INSTALL_CODE } from './paths.js';
 import { dirname, resolve } from 'node:path';
@@ -170,12 +170,13 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   const t0 = process.hrtime.bigint();
   // What the sandbox will let the script touch, which the trail's safety checks need too.
   const tmp = policy.fs.mode === 'off' ? null : makePrivateTmp(undefined);
-  const hidden = policy.fs.mode === 'off' ? [] : secretsPresent(policy.fs.hide);
+  const homes = policy.fs.mode === 'off' ? [] : homeDirectories();
+  const hidden = policy.fs.mode === 'off' ? [] : secretsPresent(policy.fs.hide, homes);
   const log = policy.audit.log;
   const trailPath = log && log !== '-' && !/^\/(?:dev|proc\/self)\/fd\//.test(log) ? resolve(log) : null;
   const digests = log && policy.fs.mode !== 'off' ? trustedDigestCache(writableRoots(policy.fs, cwd, tmp?.path ?? null)) : null;
   const protect = [...(trailPath ? [trailPath] : []), ...(policy.source ? [policy.source] : [])];
-  const confined = confinement(policy.fs, cwd, tmp?.path ?? null, protect, hidden);
+  const confined = confinement(policy.fs, cwd, tmp?.path ?? null, protect, hidden, homes);
   const audit = AuditTrail.open(policy.audit, run, { human: true, access: targetAccess(undefined, confined ?? {}), inProcess: true });
   audit.setPid(process.pid);
   const facts = audit.structured ? describeTarget(target, process.env.PATH, cwd, digests) : { kind: target.kind, path: target.path };
@@ -190,7 +191,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
     cwd, tmp: tmp?.path ?? null, mountNamespace: false, hidden,
     protect: [...protect, ...INSTALL_CODE, process.execPath],
     needed: [target.path, process.execPath, dirname(dirname(process.execPath))],
-  });
+  }, homes);
 
   // Harden before a single line of the script runs. The CPU rlimit sits one second above the
   // watchdog, as a backstop.

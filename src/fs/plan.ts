@@ -410,13 +410,13 @@ export function writableRoots(policy: FsPolicy, cwd: string, tmp: string | null)
  * entries in the directory p; `readable(p)`: may it read p. Null with --fs off: nothing is
  * known beyond ownership and mode.
  */
-export function confinement(policy: FsPolicy, cwd: string, tmp: string | null, protect: string[], hidden: string[]):
-  { writable(path: string): boolean; readable(path: string): boolean } | null {
+export function confinement(policy: FsPolicy, cwd: string, tmp: string | null, protect: string[], hidden: string[],
+  homes = homeDirectories()): { writable(path: string): boolean; readable(path: string): boolean } | null {
   if (policy.mode === 'off') return null;
   cwd = real(cwd) ?? cwd;
   const roots = writableRoots(policy, cwd, tmp);
   const kept = protectedPaths(protect, roots);
-  const splitHomes = homeDirectories().filter((h) => roots.some((w) => under(h, w)));
+  const splitHomes = homes.filter((h) => roots.some((w) => under(h, w)));
   return {
     writable(path: string): boolean {
       const p = real(path) ?? resolve(path);

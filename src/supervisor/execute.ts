@@ -15,7 +15,7 @@ import { readChannel, type ChannelStats } from '../channel.js';
 import {
   EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_WORM_FAILED, WormError, isSyscallError,
 } from '../errors.js';
-import { checkLandlock, confinement, secretsPresent, writableRoots } from '../fs/plan.js';
+import { checkLandlock, confinement, homeDirectories, secretsPresent, writableRoots } from '../fs/plan.js';
 import { makePrivateTmp, type PrivateTmp } from '../fs/tmp.js';
 import type { GuardRecord } from '../guard/protocol.cjs';
 import { newRunId } from '../ids.js';
@@ -169,10 +169,13 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   let tmp: PrivateTmp | null = null;
   let audit: AuditTrail;
   let hidden: string[] = [];
+  // Looked up once per run (the accounts' homes), never kept between runs: a store made since
+  // the last run must be hidden in this one.
+  const homes = fsPolicy.mode === 'off' ? [] : homeDirectories();
   try {
     if (fsPolicy.mode !== 'off' && target) tmp = makePrivateTmp(policy.identity);
-    if (fsPolicy.mode !== 'off') hidden = secretsPresent(fsPolicy.hide);
-    const confined = confinement(fsPolicy, ctx.cwd, tmp?.path ?? null, protect, hidden);
+    if (fsPolicy.mode !== 'off') hidden = secretsPresent(fsPolicy.hide, homes);
+    const confined = confinement(fsPolicy, ctx.cwd, tmp?.path ?? null, protect, hidden, homes);
     audit = AuditTrail.open(policy.audit, runId, { human: ctx.humanLines, access: targetAccess(policy.identity, confined ?? {}) });
   } catch (e) {
     tmp?.remove();
@@ -224,7 +227,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
       target, policy, cwd: ctx.cwd, env: ctx.env,
       fds: [...ctx.stdio, pipe[1]],
       channel: { fd: 3, ino: fstatSync(pipe[1]).ino },
-      tmp, newProcessGroup, protect, fs: fsPolicy, hidden,
+      tmp, newProcessGroup, protect, fs: fsPolicy, hidden, homes,
     });
     removedEnv = prepared.removedEnv;
     if (ctx.hardenSupervisor) native.setNonDumpable();

@@ -84,6 +84,8 @@ export interface PrepareInput {
   /** The filesystem policy for this run (the policy's, with the signing key hidden too). */
   fs: Policy['fs'];
   hidden: string[];
+  /** The accounts' home directories, looked up once for the run. */
+  homes: string[];
 }
 
 export function prepare(i: PrepareInput): Prepared {
@@ -98,7 +100,7 @@ export function prepare(i: PrepareInput): Prepared {
   return {
     removedEnv: scrubbed.removed,
     spec(namespaces: boolean) {
-      const fs = planFilesystem(i.fs, { cwd: i.cwd, tmp: i.tmp?.path ?? null, mountNamespace: namespaces, protect, needed, hidden: i.hidden });
+      const fs = planFilesystem(i.fs, { cwd: i.cwd, tmp: i.tmp?.path ?? null, mountNamespace: namespaces, protect, needed, hidden: i.hidden }, i.homes);
       const spec: RunSpec = {
         file, argv, env: envArray(env), cwd: i.cwd,
         fds: i.fds,
