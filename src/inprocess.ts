@@ -12,7 +12,7 @@
  */
 import { closeSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { AuditTrail, describeTarget, trustedDigestCache, escapeForTerminal, runFacts, targetAccess, type AuditRecord } from './audit.js';
+import { AuditTrail, describeTarget, trustedDigestCache, escapeForTerminal, runFacts, targetAccess, writeLine, type AuditRecord } from './audit.js';
 import { recordBody } from './audit/record.js';
 import { WormError, usageError } from './errors.js';
 import { newRunId } from './ids.js';
@@ -210,7 +210,7 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
     target: facts, ...runFacts(undefined), argv: command, cwd,
     policy: policyRecord(policy),
     filesystem: fs.summary,
-    environment: { mode: policy.env.mode, removed: scrubbed.removed },
+    environment: { mode: policy.env.mode, removed: scrubbed.removed, ...(Object.keys(policy.env.set).length ? { set: Object.keys(policy.env.set) } : {}) },
     protections: {
       seccomp: 'network filter installed on every thread of this process (EPERM); refusals are answered by the kernel and not recorded in this mode',
       noNewPrivs: true, dumpable: false, landlock,
@@ -221,6 +221,9 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
     },
   });
 
+  if (scrubbed.removed.length > 0 && log !== '-') {
+    writeLine(`worm-run: not passed to the target (credentials): ${scrubbed.removed.join(', ')}; pass one with --env NAME`);
+  }
   armVerdicts(policy, run, target.command);
 
   // This thread's guard reports through a hook, synchronously. Workers and Node's module-hooks

@@ -42,9 +42,9 @@ describe.each(variants())('environment filter: $name', (v) => {
       expect(got.slice(names.length, names.length + Object.keys(ORDINARY).length)).toEqual(Object.values(ORDINARY));
       expect(got.at(-2)).toBe(process.env.PATH);
       expect(got.at(-1)).toBe(w.home);
-      // Named once on stderr, names only (supervised; in-process says nothing: a known gap below).
+      // Named once on stderr, names only (supervised and in-process alike).
       const lines = r.stderr.split('\n').filter((l) => l.startsWith('worm-run: not passed to the target (credentials): '));
-      expect(lines).toEqual(v.inProcess ? [] : [`worm-run: not passed to the target (credentials): ${names.join(', ')}; pass one with --env NAME`]);
+      expect(lines).toEqual([`worm-run: not passed to the target (credentials): ${names.join(', ')}; pass one with --env NAME`]);
       const text = readFileSync(trail, 'utf8');
       expect(startRecord(trail).environment).toEqual({ mode: 'scrub', removed: names });
       for (const value of Object.values(SECRETS)) {
@@ -57,7 +57,7 @@ describe.each(variants())('environment filter: $name', (v) => {
   });
 
   if (v.inProcess) {
-    it.fails('[KNOWN GAP] in-process: the removed names are said on stderr, and the variables set are in the start record', async () => {
+    it('in-process too: the removed names are said on stderr, and the variables set are in the start record', async () => {
       const w = makeWorld('envgap');
       try {
         const trail = join(w.outside, 'trail.jsonl');

@@ -6,12 +6,12 @@
  * the fstests branch): the fixes are in src/fs/plan.ts and src/fs/credentials.ts.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildC } from './helpers/cc.js';
 import { itWith, type Feature } from './helpers/kernel.js';
-import { BIN, runProgram, startProgram } from './helpers/run.js';
+import { BIN, auditLines, runProgram, startProgram } from './helpers/run.js';
 import {
   control, envWith, expectResults, giveToNobody, hiddenInDirError, makeWorld, NOBODY, parseProbe, plant, probeCommand, PROBE,
   readOnlyError, variants, wormAs, type Op, type Variant, type World,
@@ -505,6 +505,30 @@ describe('attacks: known ways through, not fixed here (see the report)', () => {
       const ops: Op[] = [{ op: 'mkdir', path: join(w.work, '.git/hooks'), recursive: true }, { op: 'write', path: join(w.work, '.git/hooks/pre-commit') }];
       const r = await wormAs(v, [], probeCommand(v, ops), { cwd: w.work, env: envWith({ HOME: w.home }) });
       expect(parseProbe(r).map((x) => x.ok)).toEqual([false, false]);
+    } finally {
+      w.cleanup();
+    }
+  });
+
+  // What the supervisor does about it: it looks again after the run and says so, in the trail
+  // and (without one) on stderr, so the harness can check before it runs git there.
+  it('a .git the target made is reported after the run (trail and stderr)', async () => {
+    const w = makeWorld('newgit-report');
+    try {
+      rmSync(join(w.work, '.git'), { recursive: true });
+      const trail = join(w.outside, 'git-trail.jsonl');
+      const script = `mkdir -p .git/hooks && printf '#!/bin/sh\\n' > .git/hooks/pre-commit`;
+      const r = await runProgram(process.execPath, [BIN, '--audit-log', trail, '--', 'sh', '-c', script], { cwd: w.work });
+      expect(r.code, r.stderr).toBe(0);
+      const warning = auditLines(readFileSync(trail, 'utf8')).find((l) => l.event === 'warning');
+      expect(warning).toMatchObject({ source: 'supervisor', layer: 'filesystem', created: join(w.work, '.git') });
+      expect(auditLines(readFileSync(trail, 'utf8')).at(-1)).toMatchObject({ event: 'exit', warnings: 1 });
+      rmSync(join(w.work, '.git'), { recursive: true });
+      const plain = await runProgram(process.execPath, [BIN, '--', 'sh', '-c', script], { cwd: w.work });
+      expect(plain.stderr).toBe(`worm-run: warning: the target made ${join(w.work, '.git')}: a git command run there later would run its hooks and config (core.fsmonitor, hooks/*); inspect or remove it first\n`);
+      // A .git that was there before is the user's own, kept read-only: nothing to report.
+      const again = await runProgram(process.execPath, [BIN, '--', 'sh', '-c', 'true'], { cwd: w.work });
+      expect(again.stderr).toBe('');
     } finally {
       w.cleanup();
     }

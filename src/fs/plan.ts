@@ -581,6 +581,22 @@ export function planFilesystem(policy: FsPolicy, ctx: FsContext, homes = homeDir
   };
 }
 
+/**
+ * The writable directories (not the private TMPDIR) without a .git: one the target makes there
+ * is code a later git command runs (hooks, core.fsmonitor). Landlock cannot refuse one name in a
+ * directory it grants whole, so the supervisor looks again after the run and says so
+ * (newGitDirectories).
+ */
+export function withoutGit(policy: FsPolicy, cwd: string): string[] {
+  if (policy.mode === 'off') return [];
+  return writableRoots(policy, cwd, null).filter((w) => !lstatSync(join(w, '.git'), { throwIfNoEntry: false }));
+}
+
+/** Of those, the ones that have a .git now. */
+export function newGitDirectories(roots: string[]): string[] {
+  return roots.map((w) => join(w, '.git')).filter((g) => lstatSync(g, { throwIfNoEntry: false }));
+}
+
 /** The .git of a writable directory and of its subdirectories (one level down, a bounded look). */
 function gitDirectories(w: string): string[] {
   const out: string[] = [];

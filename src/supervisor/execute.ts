@@ -15,7 +15,7 @@ import { readChannel, type ChannelStats } from '../channel.js';
 import {
   EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_WORM_FAILED, WormError, isSyscallError,
 } from '../errors.js';
-import { checkLandlock, confinement, homeDirectories, secretsPresent, writableRoots } from '../fs/plan.js';
+import { checkLandlock, confinement, homeDirectories, newGitDirectories, secretsPresent, withoutGit, writableRoots } from '../fs/plan.js';
 import { makePrivateTmp, type PrivateTmp } from '../fs/tmp.js';
 import type { GuardRecord } from '../guard/protocol.cjs';
 import { newRunId } from '../ids.js';
@@ -210,6 +210,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   // Every Node process of the run (the script itself, or `node`, `npm`, `npx` started by a
   // binary target) loads the guard from NODE_OPTIONS and reports through this pipe.
   const newProcessGroup = !ctx.shareProcessGroup;
+  const noGit = withoutGit(fsPolicy, ctx.cwd);
   const pipe = native.pipe();
   const closePipe = () => {
     for (const fd of pipe) {
@@ -339,6 +340,11 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   const stats: ChannelStats = await channel.done;
   clearTimeout(grace);
   if (tmp && !policy.fs.keepTmp) tmp.remove();
+  for (const git of newGitDirectories(noGit)) {
+    warnings += 1;
+    audit.write('warn', 'warning', { source: 'supervisor', layer: 'filesystem', created: git, reason: 'a .git made by the target: git run there later uses its hooks and config' },
+      `warning: the target made ${git}: a git command run there later would run its hooks and config (core.fsmonitor, hooks/*); inspect or remove it first`);
+  }
 
   const wallMs = Math.round(Number(process.hrtime.bigint() - t0) / 1e6);
   const kernelCount = ending.end.total;
