@@ -177,10 +177,14 @@ int DropRootCapabilities() {
   if (e != 0) ReportFailure(ctl, kStageSetrlimit, e, p.limits[failed].resource);
 
   if (p.setIds) {
-    if (setgroups(p.groups.size(), p.groups.data()) != 0) ReportFailure(ctl, kStageSetgroups, errno);
-    if (setgid(p.gid) != 0) ReportFailure(ctl, kStageSetgid, errno);
-    if (setuid(p.uid) != 0) ReportFailure(ctl, kStageSetuid, errno);
-    if (p.uid != 0 && setuid(0) == 0) ReportFailure(ctl, kStageSetuid, EPERM, 1);
+    // The system calls themselves, not glibc's wrappers: this process is a raw clone of a
+    // multithreaded one, and glibc's setuid family takes its thread-list lock and signals every
+    // thread it believes exists. A lock some thread of worm-run held at the clone is never
+    // released here: the target hung (1 run in ~60 while threads came and went).
+    if (syscall(SYS_setgroups, p.groups.size(), p.groups.data()) != 0) ReportFailure(ctl, kStageSetgroups, errno);
+    if (syscall(SYS_setresgid, p.gid, p.gid, p.gid) != 0) ReportFailure(ctl, kStageSetgid, errno);
+    if (syscall(SYS_setresuid, p.uid, p.uid, p.uid) != 0) ReportFailure(ctl, kStageSetuid, errno);
+    if (p.uid != 0 && syscall(SYS_setresuid, 0, 0, 0) == 0) ReportFailure(ctl, kStageSetuid, EPERM, 1);
     // A change of identity clears the parent-death signal (prctl(2)): without it a target
     // running as another user outlived a SIGKILLed worm-run (and its init) when the run has no
     // PID namespace. Set it again, and check again that init is still there.

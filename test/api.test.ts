@@ -185,3 +185,32 @@ describe('run() as a well-behaved library', () => {
     expect(existsSync(marker)).toBe(false);
   });
 });
+
+describe('run() from a host whose threads come and go', () => {
+  // The target is a raw clone of this multithreaded process. glibc's setuid family takes a
+  // thread-list lock that a thread being created or ending may hold at that moment, and the
+  // target then hung for the 30 s start timeout (1 run in ~60 here). Worker threads started and
+  // ended throughout make the race likely; 240 runs all start.
+  const root = process.getuid?.() === 0;
+  it.skipIf(!root)('--user runs all start while worker threads start and end (as root)', async () => {
+    const { Worker } = await import('node:worker_threads');
+    let stop = false;
+    const churn = (async () => {
+      while (!stop) {
+        const w = new Worker('0', { eval: true });
+        await new Promise((r) => w.on('exit', r));
+      }
+    })();
+    const failed: string[] = [];
+    try {
+      for (let i = 0; i < 240 && failed.length === 0; i++) {
+        const r = await run(['/bin/true'], { env, cwd: '/', policy: { user: 'nobody', namespaces: 'off', filesystem: { mode: 'off' }, limits: { timeout: 20 } } });
+        if (r.status !== 0 || r.wallMs > 5000) failed.push(`run ${i}: status ${r.status}, ${r.wallMs} ms, ${r.error?.message ?? ''}`);
+      }
+    } finally {
+      stop = true;
+      await churn;
+    }
+    expect(failed).toEqual([]);
+  }, 180_000);
+});
