@@ -78,3 +78,26 @@ export function dump(out: Outcome): string {
 }
 
 export const BLOCKED_PREFIX = 'worm-run: network access is blocked: ';
+
+/**
+ * The exit record's count of the guard's refusals. On Node 22+ libuv asks for io_uring at every
+ * start (and in every worker); the kernel refuses it and the trail records it as a quiet kernel
+ * refusal, so the exit record's total is the guard's count plus those probes and nothing else.
+ */
+export function guardBlockedAtExit(out: GuardedOutcome): unknown {
+  const exit = out.audit.find((r) => r.event === 'exit');
+  if (!exit) return undefined;
+  const kernel = out.audit.filter((r) => r.event === 'blocked' && r.source === 'kernel');
+  const other = kernel.filter((r) => r.syscall !== 'io_uring_setup');
+  if (other.length > 0) throw new Error(`unexpected kernel refusals: ${JSON.stringify(other)}`);
+  const by = exit.blockedBy as { guard?: unknown; kernel?: unknown } | undefined;
+  if (typeof exit.blocked !== 'number') return exit.blocked;
+  if (exit.blocked !== (by?.guard as number) + ((by?.kernel as number | null) ?? 0)) {
+    throw new Error(`exit record's blocked ${exit.blocked} is not guard + kernel: ${JSON.stringify(by)}`);
+  }
+  const recorded = kernel.reduce((n, r) => n + (typeof r.count === 'number' ? r.count : 1), 0);
+  if (((by?.kernel as number | null) ?? 0) !== recorded) {
+    throw new Error(`exit record counts ${String(by?.kernel)} kernel refusals, the trail has ${recorded}`);
+  }
+  return by?.guard;
+}

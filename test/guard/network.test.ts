@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRecorder, type Recorder } from '../helpers/recorder.js';
-import { BLOCKED_PREFIX, IN_PROCESS, NODE_MAJOR, dump, fixture, result, runGuarded, type GuardedOutcome } from './helpers.js';
+import { BLOCKED_PREFIX, guardBlockedAtExit, IN_PROCESS, NODE_MAJOR, dump, fixture, result, runGuarded, type GuardedOutcome } from './helpers.js';
 
 let rec: Recorder;
 beforeAll(async () => {
@@ -138,8 +138,7 @@ describe('network operations through CommonJS', () => {
     expect(records(out, 'fetch', `http://127.0.0.1:${rec.port}/x`)).toHaveLength(3);
     expect(records(out, 'dns.lookup', 'example.com')).toHaveLength(1);
     expect(records(out, 'process.binding', 'tcp_wrap')).toHaveLength(1);
-    const exit = out.audit.find((r) => r.event === 'exit');
-    expect(exit?.blocked).toBe(refusals);
+    expect(guardBlockedAtExit(out)).toBe(refusals);
   });
 });
 

@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecorder, type Recorder } from '../helpers/recorder.js';
-import { BLOCKED_PREFIX, dump, fixture, result, runGuarded, type GuardedOutcome } from './helpers.js';
+import { BLOCKED_PREFIX, guardBlockedAtExit, dump, fixture, result, runGuarded, type GuardedOutcome } from './helpers.js';
 
 let rec: Recorder;
 let out: GuardedOutcome;
@@ -101,6 +101,6 @@ describe('raw handles and bindings', () => {
   it('writes one record per refusal', () => {
     const refusals = out.results.filter((r) => r.code === 'ERR_WORM_BLOCKED').length + 3 + 2;
     expect(out.blocked).toHaveLength(refusals);
-    expect(out.audit.find((r) => r.event === 'exit')?.blocked).toBe(refusals);
+    expect(guardBlockedAtExit(out)).toBe(refusals);
   });
 });

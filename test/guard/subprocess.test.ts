@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRecorder, type Recorder } from '../helpers/recorder.js';
 import { runProgram, tempDir } from '../helpers/run.js';
-import { BLOCKED_PREFIX, NODE, dump, fixture, result, runGuarded, type GuardedOutcome } from './helpers.js';
+import { BLOCKED_PREFIX, guardBlockedAtExit, NODE, dump, fixture, result, runGuarded, type GuardedOutcome } from './helpers.js';
 
 let rec: Recorder;
 let dir: string;
@@ -72,7 +72,7 @@ describe('every form and spelling of a network tool', () => {
     });
     expect(out.blocked.filter((r) => r.op === 'child_process.exec' && r.target === `ls /; curl ${url}`)).toHaveLength(1);
     expect(out.blocked.filter((r) => r.op === 'child_process.fork')).toHaveLength(2);
-    expect(out.audit.find((r) => r.event === 'exit')?.blocked).toBe(cases.length);
+    expect(guardBlockedAtExit(out)).toBe(cases.length);
   });
 });
 
