@@ -13,10 +13,11 @@
 //   pool    --batches B --per-batch N --inflight K [--heap-mb M]
 //           /bin/true with K in flight (a pool that starts the next as one ends), batches of N
 //           runs, run() and spawn batches alternately; wall time of a batch / N.
-//   stress  --runs N --inflight K --timeout-ms T --sleep S
+//   stress  --runs N --inflight K --timeout-ms T --sleep S [--control C]
 //           N runs of `sleep S` with K in flight, each with its own timeout T ms and its own
 //           audit log: how exact each timeout is, whether every trail is complete, and the host's
-//           RSS, descriptors, children and leftover private TMPDIRs before and after.
+//           RSS, descriptors, children and leftover private TMPDIRs before and after. First C
+//           such runs one at a time (default 10), the control for the timeout's accuracy.
 //   memory  --runs N --sleep S
 //           N runs of `sleep S` at once: the host's RSS (and the runs' init processes' PSS)
 //           about a second in, against the host idle.
@@ -116,7 +117,8 @@ function fillHeap(target) {
   const rss0 = process.memoryUsage().rss;
   const goal = rss0 + target * 1048576;
   let buffers = 0;
-  while (process.memoryUsage().rss < goal) {
+  // (At most twice the target allocated, should the RSS not follow.)
+  while (process.memoryUsage().rss < goal && buffers * 2 < 2 * target) {
     // 8 MB of objects (about 100k small objects in an array), then 8 MB of ArrayBuffer,
     // written once per page so every page is resident.
     const objs = new Array(100000);
@@ -255,27 +257,49 @@ async function stress() {
   await settle(500);
   const before = { ...hostState(), fdKinds: fdTargets() };
   const argv = ['sleep', sleepS];
+  const expectTimeout = [(x) => x.status === 124 && x.limit?.limit === 'timeout', `status 124 (the run's own timeout of ${timeoutMs} ms)`];
+  // The timer alone: from the start record (written just before the target is let go and the
+  // timer set) to the limit record, less the timeout; the records' millisecond clock.
+  const timerLate = (log) => {
+    const recs = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const start = recs.find((x) => x.event === 'start');
+    const limit = recs.find((x) => x.event === 'limit');
+    return { recs, start, limit, exit: recs.find((x) => x.event === 'exit'), late: start && limit ? limit.time - start.time - timeoutMs : undefined };
+  };
+  // The control: the same run one at a time, nothing else in flight.
+  const control = [];
+  const controlTimer = [];
+  for (let i = 0; i < num('control', 10); i++) {
+    const log = join(trails, `control-${i}.jsonl`);
+    const r = await viaRun(argv, { limits: { timeout: timeoutMs / 1000 }, audit: { log } }, ...expectTimeout);
+    control.push(r.wallMs - timeoutMs);
+    const t = timerLate(log);
+    if (t.late !== undefined) controlTimer.push(t.late);
+  }
   // In two halves with a settle between: growth in the second half as well as the first is a
   // leak per run, growth in the first only a high-water mark.
-  const loop = monitorEventLoopDelay({ resolution: 10 });
+  const loops = [];
   const half = Math.ceil(n / 2);
   const results = [];
   let wallMs = 0;
   let peak;
   let mid;
   for (const [from, to] of [[0, half], [half, n]]) {
+    const loop = monitorEventLoopDelay({ resolution: 10 }); // one per half: a re-enabled one counts the pause
     loop.enable();
+    await sleep(25); // the monitor's timer starts with the loop: let it, so the first burst of starts is seen
     const t0 = now();
     results.push(...await pool(to - from, k, async (j) => {
       const i = from + j;
       const log = join(trails, `run-${i}.jsonl`);
       const policy = { limits: { timeout: timeoutMs / 1000 }, audit: { log } };
       const s = now();
-      const r = await viaRun(argv, policy, (x) => x.status === 124 && x.limit?.limit === 'timeout', `status 124 (the run's own timeout of ${timeoutMs} ms)`);
+      const r = await viaRun(argv, policy, ...expectTimeout);
       return { r, outerMs: now() - s, log };
     }));
     wallMs += now() - t0;
     loop.disable();
+    loops.push({ p50: r3(loop.percentile(50) / 1e6), p99: r3(loop.percentile(99) / 1e6), max: r3(loop.max / 1e6) });
     peak ??= hostState();
     if (!mid) {
       await settle(1000);
@@ -289,28 +313,23 @@ async function stress() {
   let missingExit = 0;
   let missingLimit = 0;
   let unreadable = 0;
-  const timerLate = [];
+  const late = [];
   const bad = [];
   for (const { r, log } of results) {
     if (r.auditComplete !== true) incompleteResult += 1;
-    let recs;
+    let t;
     try {
-      recs = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      t = timerLate(log);
     } catch (e) {
       unreadable += 1;
       if (bad.length < 5) bad.push(`${log}: ${e.message}`);
       continue;
     }
-    const start = recs.find((x) => x.event === 'start');
-    const limit = recs.find((x) => x.event === 'limit');
-    const exit = recs.find((x) => x.event === 'exit');
-    if (!start) missingStart += 1;
-    if (!exit) missingExit += 1;
-    if (!limit) missingLimit += 1;
-    // The timer alone: from the start record (written just before the target is let go and the
-    // timer set) to the limit record, less the timeout. Millisecond clock of the records.
-    if (start && limit) timerLate.push(limit.time - start.time - timeoutMs);
-    if ((!start || !exit) && bad.length < 5) bad.push(`${log}: events ${recs.map((x) => x.event).join(',')}`);
+    if (!t.start) missingStart += 1;
+    if (!t.exit) missingExit += 1;
+    if (!t.limit) missingLimit += 1;
+    if (t.late !== undefined) late.push(t.late);
+    if ((!t.start || !t.exit) && bad.length < 5) bad.push(`${log}: events ${t.recs.map((x) => x.event).join(',')}`);
   }
   const over = results.map(({ r }) => r.wallMs - timeoutMs);
   const outerOver = results.map(({ outerMs }) => outerMs - timeoutMs);
@@ -326,13 +345,15 @@ async function stress() {
   const stat = (xs) => ({ median: r3(median(xs)), p90: r3(quantile(xs, 0.9)), max: r3(Math.max(...xs)), min: r3(Math.min(...xs)) });
   const out = {
     runs: n, inflight: k, timeoutMs, command: argv, gcExposed: Boolean(global.gc), wallS: r3(wallS),
+    controlOvershootMs: control.length ? { ...stat(control), n: control.length } : null, // one at a time: result.wallMs - timeout
+    controlTimerLateMs: controlTimer.length ? { ...stat(controlTimer), n: controlTimer.length } : null, // one at a time: limit record - start record - timeout
     overshootMs: { ...stat(over), over50: over.filter((x) => x > 50).length }, // result.wallMs - timeout
     outerOvershootMs: { ...stat(outerOver), over50: outerOver.filter((x) => x > 50).length }, // await run() as the host sees it - timeout
-    timerLateMs: timerLate.length ? { ...stat(timerLate), over50: timerLate.filter((x) => x > 50).length } : null, // limit record - start record - timeout
+    timerLateMs: late.length ? { ...stat(late), over50: late.filter((x) => x > 50).length } : null, // limit record - start record - timeout
     trails: { checked: results.length, auditCompleteFalse: incompleteResult, unreadable, missingStart, missingExit, missingLimit, examples: bad },
     processesLeft,
     // How long the host's event loop was held up while the runs went on (timers fire late by as much).
-    eventLoopDelayMs: { p50: r3(loop.percentile(50) / 1e6), p99: r3(loop.percentile(99) / 1e6), max: r3(loop.max / 1e6) },
+    eventLoopDelayMs: { max: Math.max(...loops.map((l) => l.max)), halves: loops },
     host: {
       fresh, before, peak, afterHalf: mid, after,
       rssGrowthMb: r3(after.rssMb - before.rssMb), rssGrowthFirstHalfMb: r3(mid.rssMb - before.rssMb), rssGrowthSecondHalfMb: r3(after.rssMb - mid.rssMb),
