@@ -10,6 +10,14 @@
  * one JSON line with their own in-loop time, read from a pipe). Everything runs twice: with the
  * environment as it is and with NODE_EXTRA_CA_CERTS removed (it makes every Node start slower).
  *
+ * The library rows (issue 15) are measured inside long-lived host processes
+ * (scripts/bench/library.js, one JSON line each): run() of /bin/true against
+ * child_process.spawn awaited to 'close', interleaved, one at a time (in a small host and in one
+ * holding 500 MB, alternately) and 8 in flight; 500 runs with 50 in flight, each `sleep 5` under
+ * its own 0.2 s timeout and its own audit log (timeout overshoot, trails complete, the host's
+ * RSS and descriptors before and after); the library's memory per run against the CLI
+ * supervisor's resident memory. Ratios are the figures to read: absolute times drift with load.
+ *
  * Usage: node scripts/bench.js [--quick] [--rounds N] [--json PATH] [--env as-is|clean|both]
  *                              [--worm-run PATH/TO/bin/worm-run.js]
  * Node built-ins only; C fixtures are compiled with gcc into a temporary directory.
