@@ -10,12 +10,20 @@
  * one JSON line with their own in-loop time, read from a pipe). Everything runs twice: with the
  * environment as it is and with NODE_EXTRA_CA_CERTS removed (it makes every Node start slower).
  *
+ * The library rows (issue 15) are measured inside long-lived host processes
+ * (scripts/bench/library.js, one JSON line each): run() of /bin/true against
+ * child_process.spawn awaited to 'close', interleaved, one at a time (in a small host and in one
+ * holding 500 MB, alternately) and 8 in flight; 500 runs with 50 in flight, each `sleep 5` under
+ * its own 0.2 s timeout and its own audit log (timeout overshoot, trails complete, the host's
+ * RSS and descriptors before and after); the library's memory per run against the CLI
+ * supervisor's resident memory. Ratios are the figures to read: absolute times drift with load.
+ *
  * Usage: node scripts/bench.js [--quick] [--rounds N] [--json PATH] [--env as-is|clean|both]
  *                              [--worm-run PATH/TO/bin/worm-run.js]
  * Node built-ins only; C fixtures are compiled with gcc into a temporary directory.
  */
-import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,6 +87,15 @@ const HEAVY_WARMUP = opts.warmup ?? 1;
 const STAT_CALLS = opts.quick ? 20000 : 200000;
 const GETPPID_CALLS = opts.quick ? 500000 : 5000000;
 const SENDRECV_ROUNDS = opts.quick ? 50000 : 500000;
+const REFUSE_CALLS = opts.quick ? 10000 : 100000;
+// The library rows (issue 15): run() next to child_process.spawn inside one host process.
+const LIB = opts.quick
+  ? { hostRounds: 1, pairs: 30, pairWarmup: 5, heapMb: 500, batches: 2, perBatch: 24, inflight: 8, stressRuns: 100, stressInflight: 50, stressControl: 4, memRuns: 50, cliRounds: 1 }
+  : { hostRounds: 3, pairs: 150, pairWarmup: 10, heapMb: 500, batches: 6, perBatch: 64, inflight: 8, stressRuns: 500, stressInflight: 50, stressControl: 10, memRuns: 50, cliRounds: 3 };
+const STRESS_TIMEOUT_MS = 200;
+const STRESS_SLEEP_S = 5;
+const MEM_SLEEP_S = 2;
+const TARGET_RATIO = 1.15;
 
 // ---------------------------------------------------------------------------------- helpers
 
@@ -138,11 +155,11 @@ const notes = [];
 function build() {
   const gcc = which('gcc');
   if (!gcc) {
-    notes.push('gcc not found: C fixtures (floor launcher, getppid, send/recv loops) skipped');
+    notes.push('gcc not found: C fixtures (floor launcher, getppid, send/recv, refused socket loops) skipped');
     return {};
   }
   const out = {};
-  for (const name of ['floor', 'getppid', 'sendrecv']) {
+  for (const name of ['floor', 'getppid', 'sendrecv', 'refuse']) {
     const bin = join(tmp, name);
     const r = spawnSync(gcc, ['-O2', '-Wall', '-o', bin, join(FIX, `${name}.c`)], { encoding: 'utf8' });
     if (r.status !== 0) {
@@ -255,6 +272,7 @@ function summarize(group, variants) {
     title: group.title,
     kind: group.loop ? 'loop' : 'start',
     baseline: group.baseline,
+    baselineLabel: group.baselineLabel,
     rounds: group.rounds,
     warmup: group.warmup,
     calls: group.calls,
@@ -317,6 +335,9 @@ function plan(bins, inProcess, tools) {
     {
       id: 'true', title: '/bin/true', baseline: 'bare', ...start,
       variants: [{ id: 'bare', label: 'bare', file: '/bin/true', args: [] }, ...wrappers(['/bin/true'], false),
+        // The filesystem rules (Landlock ruleset, hidden credential stores, the private TMPDIR):
+        // their cost per run is this row's distance from the supervised one.
+        { id: 'worm-run-fs-off', label: 'worm-run --fs off (no filesystem rules)', ...W('--fs', 'off', '/bin/true') },
         { id: 'node-e0', label: 'node -e 0 (one Node start, for scale)', file: NODE, args: ['-e', '0'] }],
     },
     {
@@ -350,7 +371,171 @@ function plan(bins, inProcess, tools) {
       ],
     });
   }
+  if (bins.refuse) {
+    const a = [String(REFUSE_CALLS)];
+    groups.push({
+      id: 'refuse', title: `${REFUSE_CALLS / 1000}k refused socket(AF_INET) (C; under worm-run each refusal is a user notification)`,
+      baseline: floor ? 'c-floor' : 'worm-run', baselineLabel: floor ? 'C floor' : 'worm-run', loop: true, calls: REFUSE_CALLS, ...heavy,
+      variants: [
+        ...(floor ? [{ id: 'c-floor', label: 'C launcher floor (the kernel answers EPERM)', file: floor, args: [bins.refuse, ...a, 'refused'], loop: true }] : []),
+        { id: 'worm-run', label: 'worm-run (supervisor told of each, answers EPERM)', ...W(bins.refuse, ...a, 'refused'), loop: true },
+        { id: 'worm-run-ns-off', label: 'worm-run --namespaces off', ...W('--namespaces', 'off', bins.refuse, ...a, 'refused'), loop: true },
+        { id: 'bare', label: 'bare (the socket is made and closed, for scale)', file: bins.refuse, args: [...a, 'allowed'], loop: true },
+      ],
+    });
+  }
   return groups;
+}
+
+// ---------------------------------------------------------------------------------- the library (issue 15)
+
+const LIBJS = join(FIX, 'library.js');
+const libPath = () => resolve(dirname(opts.wormRun), '../dist/index.js');
+
+/** One library.js process: its JSON line, or a failure recorded (and undefined). */
+function libFixture(envName, env, comparison, variant, args, nodeArgs = []) {
+  const v = { file: NODE, args: [...nodeArgs, LIBJS, ...args, '--lib', libPath()] };
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(v.file, v.args, { env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 24 });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  let json;
+  if (r.status === 0) {
+    try {
+      json = JSON.parse(r.stdout.trim().split('\n').pop());
+    } catch { /* reported below */ }
+  }
+  if (!json) {
+    const res = { status: r.status, signal: r.signal, error: r.error, stderr: r.stderr ?? '', stdout: r.stdout ?? '' };
+    failures.push({ environment: envName, comparison, variant, command: commandLine(v.file, v.args), ...explain(res) });
+    progress(`[${variant} FAILED] `);
+    return undefined;
+  }
+  return { ...json, processMs: Math.round(ms) };
+}
+
+const kb = (file, field) => {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(file, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+};
+const childPids = (pid) => {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+};
+const memOf = (pid) => ({ vmRssKb: kb(`/proc/${pid}/status`, 'VmRSS'), rssAnonKb: kb(`/proc/${pid}/status`, 'RssAnon'), pssKb: kb(`/proc/${pid}/smaps_rollup`, 'Pss') });
+
+/**
+ * The CLI supervisor's resident memory: worm-run started on a target that sleeps, its
+ * /proc/PID/status (and the run's init, its child) read about a second in. The variants run
+ * at the same time, in their own job directory; each must exit 0.
+ */
+async function cliMemory(envName, env, inProcess) {
+  const job = join(tmp, 'job');
+  mkdirSync(job, { recursive: true });
+  const sleepJs = join(FIX, 'sleep.js');
+  const variants = [
+    { id: 'binary', label: `worm-run -- sleep ${MEM_SLEEP_S}`, args: ['--', 'sleep', String(MEM_SLEEP_S)] },
+    { id: 'node', label: `worm-run sleep.js ${MEM_SLEEP_S} (a Node target)`, args: [sleepJs, String(MEM_SLEEP_S)] },
+    ...(inProcess ? [{ id: 'in-process', label: `worm-run --in-process sleep.js ${MEM_SLEEP_S} (the target itself)`, args: ['--in-process', sleepJs, String(MEM_SLEEP_S)] }] : []),
+  ];
+  const samples = new Map(variants.map((v) => [v.id, []]));
+  for (let round = 0; round < LIB.cliRounds; round++) {
+    const runs = variants.map((v) => {
+      const args = [opts.wormRun, ...v.args];
+      const child = spawn(NODE, args, { env, cwd: job, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => { stderr += d; });
+      const done = new Promise((res) => {
+        child.on('error', (error) => res({ status: null, signal: null, error }));
+        child.on('close', (status, signal) => res({ status, signal, error: undefined }));
+      });
+      return { v, child, args, done, stderr: () => stderr };
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const r of runs) {
+      const sup = memOf(r.child.pid);
+      const kids = childPids(r.child.pid);
+      const init = kids.length ? memOf(kids[0]) : {};
+      r.sample = { supervisor: sup, init: kids.length ? init : null };
+    }
+    for (const r of runs) {
+      const end = await r.done;
+      if (end.error || end.status !== 0) {
+        failures.push({ environment: envName, comparison: 'CLI resident memory', variant: r.v.label, command: commandLine(NODE, r.args), ...explain({ ...end, stderr: r.stderr(), stdout: '' }) });
+        progress(`[${r.v.label} FAILED] `);
+        continue;
+      }
+      if (r.sample.supervisor.vmRssKb !== undefined) samples.get(r.v.id).push(r.sample);
+    }
+    progress('.');
+  }
+  const mbOf = (xs) => (xs.length ? Math.round(median(xs) / 102.4) / 10 : undefined);
+  return variants.map((v) => {
+    const xs = samples.get(v.id);
+    const inits = xs.filter((x) => x.init && x.init.vmRssKb !== undefined);
+    return {
+      id: v.id, label: v.label, command: commandLine(NODE, [opts.wormRun, ...v.args]), samples: xs,
+      vmRssMb: mbOf(xs.map((x) => x.supervisor.vmRssKb)), rssAnonMb: mbOf(xs.map((x) => x.supervisor.rssAnonKb ?? 0)), pssMb: mbOf(xs.map((x) => x.supervisor.pssKb ?? 0)),
+      initVmRssMb: mbOf(inits.map((x) => x.init.vmRssKb)), initPssMb: mbOf(inits.map((x) => x.init.pssKb ?? 0)),
+    };
+  });
+}
+
+/** The library rows of one environment. */
+async function measureLibrary(envName, env, inProcess) {
+  const out = {};
+  const L = LIB;
+  // 1 and 3: one at a time, in a small host and in a host holding L.heapMb MB, alternately.
+  progress(`  library: run() vs spawn, one at a time, host small / ${L.heapMb} MB: `);
+  const hosts = [0, L.heapMb];
+  const serial = new Map(hosts.map((h) => [h, []]));
+  for (let round = 0; round < L.hostRounds; round++) {
+    for (const h of round % 2 ? [...hosts].reverse() : hosts) {
+      const label = h ? `host with ${h} MB resident` : 'small host';
+      const j = libFixture(envName, env, 'library: run() vs spawn, one at a time', label, ['serial', '--pairs', String(L.pairs), '--warmup', String(L.pairWarmup), '--heap-mb', String(h)]);
+      if (j) serial.get(h).push(j);
+      progress('.');
+    }
+  }
+  progress('\n');
+  out.serial = hosts.map((h) => {
+    const procs = serial.get(h);
+    if (!procs.length) return { heapMb: h, failed: true };
+    const runs = procs.flatMap((p) => p.samples.runMs);
+    const spawns = procs.flatMap((p) => p.samples.spawnMs);
+    return {
+      heapMb: h, processes: procs.length, pairsPerProcess: L.pairs,
+      hostRssMb: median(procs.map((p) => p.rssMbAtEnd)),
+      runMedianMs: median(runs), spawnMedianMs: median(spawns),
+      runMeanMs: runs.reduce((a, b) => a + b, 0) / runs.length, spawnMeanMs: spawns.reduce((a, b) => a + b, 0) / spawns.length,
+      ratio: median(runs) / median(spawns),
+      ratioPerProcess: procs.map((p) => p.ratioMedian),
+      runSyncMedianMs: median(procs.map((p) => p.runSync.medianMs)), spawnSyncMedianMs: median(procs.map((p) => p.spawnSync.medianMs)),
+      fixtures: procs.map(({ samples, ...rest }) => ({ ...rest, samples })),
+    };
+  });
+  // 2: 8 in flight.
+  progress(`  library: run() vs spawn, ${L.inflight} in flight: `);
+  out.pool = libFixture(envName, env, `library: run() vs spawn, ${L.inflight} in flight`, 'pool', ['pool', '--batches', String(L.batches), '--per-batch', String(L.perBatch), '--inflight', String(L.inflight)]);
+  progress('.\n');
+  // 4: many runs with their own timeouts and trails.
+  progress(`  library: ${L.stressRuns} runs, ${L.stressInflight} in flight, timeout ${STRESS_TIMEOUT_MS} ms each, a trail each: `);
+  out.stress = libFixture(envName, env, `library: ${L.stressRuns} timed-out runs`, 'stress',
+    ['stress', '--runs', String(L.stressRuns), '--inflight', String(L.stressInflight), '--timeout-ms', String(STRESS_TIMEOUT_MS), '--sleep', String(STRESS_SLEEP_S), '--control', String(LIB.stressControl)], ['--expose-gc']);
+  progress('.\n');
+  // 5: resident memory, the library's growth per run and the CLI supervisor's.
+  progress(`  memory: ${L.memRuns} runs at once in one host; the CLI supervisor: `);
+  out.memory = libFixture(envName, env, 'library: memory per run', 'memory', ['memory', '--runs', String(L.memRuns), '--sleep', String(MEM_SLEEP_S)], ['--expose-gc']);
+  progress('.');
+  out.cli = await cliMemory(envName, env, inProcess);
+  progress('\n');
+  return out;
 }
 
 // ---------------------------------------------------------------------------------- report
@@ -361,7 +546,7 @@ const ratio = (x) => (x === undefined ? '—' : `${x.toFixed(2)}x`);
 
 function table(g) {
   const loop = g.kind === 'loop';
-  const head = ['variant', 'median ms', 'min–max ms', 'vs bare', 'added ms'];
+  const head = ['variant', 'median ms', 'min–max ms', `vs ${g.baselineLabel ?? 'bare'}`, 'added ms'];
   if (loop) head.push('in-loop ns/call (min–max)', 'added ns/call');
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
   for (const v of g.variants) {
@@ -378,6 +563,9 @@ function table(g) {
   return lines.join('\n');
 }
 
+const us = (ns) => (ns === undefined ? '—' : ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
+const wrTrue = (env) => env.comparisons.find((c) => c.id === 'true')?.variants.find((x) => x.id === 'worm-run' && !x.failed && x.medianMs !== undefined);
+
 function headline(env) {
   const find = (g, v) => env.comparisons.find((c) => c.id === g)?.variants.find((x) => x.id === v && !x.failed && x.medianMs !== undefined);
   const out = [];
@@ -391,6 +579,14 @@ function headline(env) {
   if (ip) out.push(`worm-run --in-process hello.js / bare node: ${ratio(ip.ratioToBaseline)} (issue target: <= 1.15x)${go ? `; the guard alone / bare node: ${ratio(go.ratioToBaseline)}; in-process / the guard alone: ${ratio(ip.medianMs / go.medianMs)}` : ''}`);
   const t = ['worm-run', 'node-floor', 'c-floor', 'node-e0'].map((id) => [id, find('true', id)]).filter(([, v]) => v);
   if (t.length) out.push(`/bin/true added ms: ${t.map(([id, v]) => `${id} ${sign(v.addedMs, f1)}`).join(', ')}`);
+  const fsOff = find('true', 'worm-run-fs-off');
+  if (wrTrue(env) && fsOff) out.push(`filesystem rules per run (worm-run /bin/true, default against --fs off): ${sign(wrTrue(env).medianMs - fsOff.medianMs, f1)} ms (${ratio(wrTrue(env).medianMs / fsOff.medianMs)})`);
+  const rk = find('refuse', 'c-floor');
+  const rw = find('refuse', 'worm-run');
+  const rn = find('refuse', 'worm-run-ns-off');
+  if (rw && rw.loopMedianNsPerCall !== undefined) {
+    out.push(`per refused socket(): worm-run ${us(rw.loopMedianNsPerCall)}${rn ? `, --namespaces off ${us(rn.loopMedianNsPerCall)}` : ''}${rk ? `; the kernel alone (C floor) ${us(rk.loopMedianNsPerCall)}, so a recorded refusal adds ${us(rw.loopMedianNsPerCall - rk.loopMedianNsPerCall)}` : ''}`);
+  }
   for (const g of ['getppid', 'sendrecv', 'stat']) {
     const rows = ['worm-run', 'worm-run-in-process', 'c-floor'].map((id) => [id, find(g, id)]).filter(([, v]) => v && v.addedNsPerCall !== undefined);
     if (rows.length) out.push(`${g} added ns/call, median vs median (min vs min): ${rows.map(([id, v]) => `${id} ${sign(v.addedNsPerCall, f1)} (${sign(v.addedNsPerCallMin, f1)})`).join(', ')}`);
@@ -398,9 +594,79 @@ function headline(env) {
   return out;
 }
 
+const mbs = (x) => (x === undefined || x === null ? '—' : `${x.toFixed(x >= 100 ? 0 : 1)}`);
+const verdict = (r) => (r === undefined ? '' : r <= TARGET_RATIO ? 'met' : 'not met');
+
+/** The library rows as tables (markdown lines). */
+function libraryReport(lib) {
+  const md = [];
+  const rows = [];
+  for (const s of lib.serial) {
+    const what = s.heapMb ? `one at a time, host holding ${s.heapMb} MB (RSS ${mbs(s.hostRssMb)} MB)` : 'one at a time, small host';
+    if (s.failed) {
+      rows.push(`| ${what} | FAILED | | | | |`);
+      continue;
+    }
+    const range = s.ratioPerProcess.length > 1 ? ` (${ratio(Math.min(...s.ratioPerProcess))}–${ratio(Math.max(...s.ratioPerProcess))})` : '';
+    rows.push(`| ${what} | ${f1(s.runMedianMs)} | ${f1(s.spawnMedianMs)} | ${ratio(s.ratio)}${range} | ${verdict(s.ratio)} | ${f1(s.runSyncMedianMs)} / ${f1(s.spawnSyncMedianMs)} |`);
+  }
+  const p = lib.pool;
+  if (p) rows.push(`| ${p.inflight} in flight (wall / run, ${p.batches} batches of ${p.perBatch}) | ${f1(p.run.medianMs)} | ${f1(p.spawn.medianMs)} | ${ratio(p.ratioMedian)} | ${verdict(p.ratioMedian)} | |`);
+  else rows.push(`| ${LIB.inflight} in flight | FAILED | | | | |`);
+  md.push('', '### run() against child_process.spawn, /bin/true, in one long-lived host (library)', '',
+    `Per run, medians; one-at-a-time pairs interleaved (run, spawn / spawn, run), ${LIB.pairs} pairs per host process after ${LIB.pairWarmup} discarded, ${LIB.hostRounds} host process(es) per row, small and big hosts alternately. Ratio in brackets: lowest–highest of the host processes. Issue target: <= ${TARGET_RATIO.toFixed(2)}x.`, '',
+    '| comparison | run() ms | spawn ms | run()/spawn | target | event loop held per call, run() / spawn ms |', '|---|---:|---:|---:|---|---:|', ...rows);
+
+  const st = lib.stress;
+  md.push('', `### ${LIB.stressRuns} runs, ${LIB.stressInflight} in flight: \`sleep ${STRESS_SLEEP_S}\` each with its own timeout ${STRESS_TIMEOUT_MS} ms and its own audit log`, '');
+  if (!st) {
+    md.push('FAILED (see below)');
+  } else {
+    const o = (x) => `${f1(x.median)} / ${f1(x.p90)} / ${f1(x.max)} ms; ${x.over50} of ${st.runs} over +50 ms`;
+    const h = st.host;
+    const kinds = Object.entries(h.fdDiff).map(([k, d]) => `${k} ${d > 0 ? '+' : ''}${d}`).join(', ');
+    md.push('| measure | value |', '|---|---|',
+      `| wall time, all runs | ${f1(st.wallS)} s |`,
+      ...(st.controlOvershootMs ? [`| control, ${st.controlOvershootMs.n} such runs one at a time: result.wallMs − ${st.timeoutMs}, median / max; the timer alone, median / max | ${f1(st.controlOvershootMs.median)} / ${f1(st.controlOvershootMs.max)} ms; ${st.controlTimerLateMs ? `${f1(st.controlTimerLateMs.median)} / ${f1(st.controlTimerLateMs.max)} ms` : '—'} |`] : []),
+      `| result.wallMs − ${st.timeoutMs}: median / p90 / max | ${o(st.overshootMs)} |`,
+      `| the timer alone (limit record − start record − ${st.timeoutMs}): median / p90 / max | ${st.timerLateMs ? o(st.timerLateMs) : '—'} |`,
+      `| host event loop delay while running, first half / second half: p50 / p99 / max | ${st.eventLoopDelayMs.halves.map((l) => `${f1(l.p50)} / ${f1(l.p99)} / ${f1(l.max)}`).join(' ms; ')} ms |`,
+      `| trails: auditComplete false / file unreadable / no start / no exit / no limit record | ${st.trails.auditCompleteFalse} / ${st.trails.unreadable} / ${st.trails.missingStart} / ${st.trails.missingExit} / ${st.trails.missingLimit} of ${st.trails.checked} |`,
+      `| host RSS: fresh / after warm-up / after half / after all (settled${st.gcExposed ? ', gc' : ''}) | ${mbs(h.fresh.rssMb)} / ${mbs(h.before.rssMb)} / ${mbs(h.afterHalf.rssMb)} / ${mbs(h.after.rssMb)} MB (first half ${sign(h.rssGrowthFirstHalfMb, f1)}, second half ${sign(h.rssGrowthSecondHalfMb, f1)} MB) |`,
+      `| host descriptors: fresh / after warm-up / after all | ${h.fresh.fds} / ${h.before.fds} / ${h.after.fds}${kinds ? ` (${kinds})` : ''} |`,
+      `| left behind: children of the host / private TMPDIRs / result.processesLeft | ${h.childrenLeft.length} / ${h.leftoverTmpDirs} / ${st.processesLeft} |`);
+  }
+
+  const m = lib.memory;
+  const cli = lib.cli ?? [];
+  md.push('', `### Resident memory: the CLI supervisor and the library per run (\`sleep ${MEM_SLEEP_S}\`, sampled about 1 s in)`, '',
+    '| what | VmRSS MB | PSS MB | the run\'s init, VmRSS / PSS MB |', '|---|---:|---:|---:|');
+  for (const c of cli) md.push(`| CLI: ${c.label}${c.samples.length > 1 ? ` (median of ${c.samples.length})` : ''} | ${mbs(c.vmRssMb)} | ${mbs(c.pssMb)} | ${c.initVmRssMb === undefined ? '—' : `${mbs(c.initVmRssMb)} / ${mbs(c.initPssMb)}`} |`);
+  if (m) {
+    md.push(`| library: host growth per run, ${m.runningAtSample}/${m.runs} running (host ${mbs(m.idleRssMb)} MB idle, ${mbs(m.busyRssMb)} MB busy) | ${m.hostGrowthPerRunMb.toFixed(2)} | | ${mbs(m.initRssPerRunMb)} / ${mbs(m.initPssPerRunMb)} |`);
+  } else {
+    md.push('| library: host growth per run | FAILED | | |');
+  }
+  return md;
+}
+
+function libraryHeadline(lib) {
+  const out = [];
+  const [small, big] = lib.serial;
+  if (small && !small.failed) out.push(`run()/spawn one at a time: ${ratio(small.ratio)} (${f1(small.runMedianMs)} against ${f1(small.spawnMedianMs)} ms; target <= ${TARGET_RATIO}x, ${verdict(small.ratio)})${big && !big.failed ? `; in a host holding ${big.heapMb} MB: ${ratio(big.ratio)} (${f1(big.runMedianMs)} against ${f1(big.spawnMedianMs)} ms)` : ''}`);
+  if (lib.pool) out.push(`run()/spawn, ${lib.pool.inflight} in flight: ${ratio(lib.pool.ratioMedian)} (${f1(lib.pool.run.medianMs)} against ${f1(lib.pool.spawn.medianMs)} ms per run; target <= ${TARGET_RATIO}x, ${verdict(lib.pool.ratioMedian)})`);
+  const st = lib.stress;
+  if (st) {
+    out.push(`${st.runs} runs, ${st.inflight} in flight, timeout ${st.timeoutMs} ms: wallMs overshoot median ${f1(st.overshootMs.median)}, max ${f1(st.overshootMs.max)} ms, ${st.overshootMs.over50} over +50 ms; trails incomplete ${st.trails.auditCompleteFalse + st.trails.unreadable + st.trails.missingStart + st.trails.missingExit}; host descriptors ${sign(st.host.fdGrowth, (x) => String(x))}, RSS ${sign(st.host.rssGrowthMb, f1)} MB`);
+  }
+  const sup = lib.cli?.find((c) => c.id === 'binary');
+  if (sup && lib.memory) out.push(`resident memory: CLI supervisor ${mbs(sup.vmRssMb)} MB (PSS ${mbs(sup.pssMb)}) against the library's ${lib.memory.hostGrowthPerRunMb.toFixed(2)} MB of host growth per run (+ ${mbs(lib.memory.initPssPerRunMb)} MB PSS of the run's init)`);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------- main
 
-function main() {
+async function main() {
   tmp = mkdtempSync(join(tmpdir(), 'worm-run-bench-'));
   try {
     const bins = build();
@@ -432,7 +698,8 @@ function main() {
     for (const e of envs) {
       progress(`${e.description}\n`);
       const comparisons = plan(bins, inProcess, tools).map((g) => measure(g, e.name, e.env));
-      results.push({ name: e.name, description: e.description, comparisons });
+      const library = await measureLibrary(e.name, e.env, inProcess);
+      results.push({ name: e.name, description: e.description, comparisons, library });
     }
     const seconds = (Date.now() - t0) / 1000;
     machine.loadavgAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
@@ -446,7 +713,8 @@ function main() {
     for (const r of results) {
       md.push('', `## ${r.description}`);
       for (const c of r.comparisons) md.push('', `### ${c.title}`, '', table(c));
-      const h = headline(r);
+      md.push(...libraryReport(r.library));
+      const h = [...headline(r), ...libraryHeadline(r.library)];
       if (h.length) md.push('', ...h.map((l) => `- ${l}`));
     }
     if (notes.length) md.push('', 'Notes:', ...notes.map((n) => `- ${n}`));
@@ -464,7 +732,10 @@ function main() {
       machine,
       wormRun: { path: opts.wormRun, version, inProcess },
       tools: { gcc: Boolean(bins.floor), bwrap: tools.bwrap ?? null, firejail: tools.firejail ?? null },
-      settings: { quick: opts.quick, startRounds: START_ROUNDS, heavyRounds: HEAVY_ROUNDS, startWarmup: START_WARMUP, heavyWarmup: HEAVY_WARMUP, statCalls: STAT_CALLS, getppidCalls: GETPPID_CALLS, sendrecvRounds: SENDRECV_ROUNDS },
+      settings: {
+        quick: opts.quick, startRounds: START_ROUNDS, heavyRounds: HEAVY_ROUNDS, startWarmup: START_WARMUP, heavyWarmup: HEAVY_WARMUP, statCalls: STAT_CALLS, getppidCalls: GETPPID_CALLS, sendrecvRounds: SENDRECV_ROUNDS,
+        refuseCalls: REFUSE_CALLS, library: { ...LIB, stressTimeoutMs: STRESS_TIMEOUT_MS, stressSleepS: STRESS_SLEEP_S, memSleepS: MEM_SLEEP_S, targetRatio: TARGET_RATIO },
+      },
       seconds,
       environments: results,
       notes,
@@ -481,4 +752,4 @@ function main() {
   }
 }
 
-main();
+await main();

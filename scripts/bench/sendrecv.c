@@ -1,4 +1,5 @@
-/* The path where worm-run's filter reads arguments: send()/recv() on an AF_UNIX socketpair,
+/* The path where worm-run's filter reads arguments: send()/recv() on an AF_UNIX socketpair
+ * (seqpacket: worm-run refuses datagram pairs, which could address other sockets by path),
  * which are sendto/recvfrom with NULL addresses (allowed; only the address-carrying forms are
  * refused, so the filter must look at argument 5 on every call). N round trips (default
  * 200000), 2 syscalls each, timed inside the loop.
@@ -21,7 +22,7 @@ static long long now_ns(void) {
 int main(int argc, char **argv) {
   long rounds = argc > 1 ? atol(argv[1]) : 200000L;
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) { perror("sendrecv: socketpair"); return 1; }
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0) { perror("sendrecv: socketpair"); return 1; }
   char out[64], in[64];
   memset(out, 'x', sizeof out);
   long long t0 = now_ns();
