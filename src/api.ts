@@ -24,8 +24,8 @@ export interface RunOptions {
   input?: string | Buffer;
   /**
    * Aborting kills the target, its process group and every descendant it still has, and run()
-   * resolves with what the run did (status 137). (A process that daemonised out of both before
-   * the abort is out of the library's reach: only the CLI is a subreaper.) A signal aborted
+   * resolves with what the run did (status 137); a process that daemonised out of both is still
+   * the run's init's, and ends with it. A signal aborted
    * before run() is called starts nothing: run() rejects with an AbortError, as Node's promise
    * APIs do.
    */

@@ -13,7 +13,7 @@ import { WormError, fileErrorReason } from './errors.js';
 import { resolveIdentity } from './identity.js';
 import { parseEnvOption } from './env.js';
 import { defaultPolicy, type Policy } from './policy.js';
-import { UnitError, parseCount, parseDuration, parseSize } from './units.js';
+import { UnitError, parseCount, parseDuration, parseMemorySize, parseSize } from './units.js';
 
 export const CONFIG_ENV = 'WORM_RUN_CONFIG';
 
@@ -53,6 +53,7 @@ function show(v: unknown): string {
 
 const SEMANTIC: Record<string, (v: string | number) => unknown> = {
   size: parseSize,
+  memorySize: parseMemorySize,
   duration: parseDuration,
   count: parseCount,
 };
@@ -68,7 +69,9 @@ export function validate(value: unknown, schema: Schema, root: Schema, path: str
     if (!semantic) return validate(value, target, root, path);
     // Sizes, durations and counts: the type from the schema, then the unit parser's own
     // message (clearer than a pattern mismatch). The parser accepts what the pattern does.
-    const problem = validate(value, { type: target.type }, root, path);
+    // A memory size as a bare number is refused by type; its parser says why and what to write.
+    const problem = name === 'memorySize' && typeof value === 'number'
+      ? null : validate(value, { type: target.type }, root, path);
     if (problem) return problem;
     try {
       semantic(value as string | number);
@@ -179,8 +182,8 @@ export function policyFromDocument(input: unknown, label: string, baseDir: strin
   if (f.network?.allowUnix !== undefined) p.network.allowUnix = f.network.allowUnix;
   const l = f.limits ?? {};
   if (l.cpu !== undefined) p.limits.cpuMs = parseDuration(l.cpu);
-  if (l.memory !== undefined) p.limits.memoryBytes = parseSize(l.memory);
-  if (l.addressSpace !== undefined) p.limits.addressSpaceBytes = parseSize(l.addressSpace);
+  if (l.memory !== undefined) p.limits.memoryBytes = parseMemorySize(l.memory);
+  if (l.addressSpace !== undefined) p.limits.addressSpaceBytes = parseMemorySize(l.addressSpace);
   if (l.timeout !== undefined) p.limits.timeoutMs = parseDuration(l.timeout);
   if (l.killAfter !== undefined) p.limits.killAfterMs = parseDuration(l.killAfter);
   if (l.maxProcs !== undefined) p.limits.maxProcs = l.maxProcs;

@@ -43,13 +43,21 @@ const SECRET_PREFIXES = ['AWS_', 'AZURE_', 'ARM_CLIENT_', 'GOOGLE_APPLICATION_CR
   'DIGITALOCEAN_', 'HEROKU_API', 'NETLIFY_AUTH', 'VERCEL_TOKEN', 'CODECOV_TOKEN', 'CARGO_REGISTRY_TOKEN', 'PYPI_', 'TWINE_',
   'NGROK_', 'KRB5CCNAME'];
 /** Never removed: the run needs them, and none holds a secret. */
-const ALWAYS = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'TERM', 'TZ', 'TMPDIR', 'PWD']);
+const ALWAYS = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'TERM', 'TZ', 'TMPDIR', 'PWD',
+  // Under a credential prefix but not secret, and programs fail without them (a CA bundle's path, a region).
+  'AWS_CA_BUNDLE', 'AWS_REGION', 'AWS_DEFAULT_REGION']);
+/** npm's and yarn's settings from the environment: `npm_config__authToken`, `npm_config_//host/:_password`. */
+const PACKAGE_MANAGER_CONFIG = ['NPM_CONFIG_', 'YARN_'];
+const PACKAGE_MANAGER_SECRET_PARTS = new Set(['AUTHTOKEN', 'PASSWORD', 'TOKEN', 'NPMAUTHTOKEN', 'NPMAUTHIDENT', 'NPMPASSWORD']);
 
 export function isSecretName(name: string): boolean {
   const up = name.toUpperCase();
   if (ALWAYS.has(up)) return false;
   if (SECRET_PREFIXES.some((p) => up.startsWith(p))) return true;
-  const parts = up.split(/[_\-.]/).filter(Boolean);
+  const parts = up.split(/[_\-./:]/).filter(Boolean);
+  if (PACKAGE_MANAGER_CONFIG.some((p) => up.startsWith(p)) &&
+    (parts.some((p) => PACKAGE_MANAGER_SECRET_PARTS.has(p)) || parts[parts.length - 1] === 'AUTH')) return true;
+  if (parts.includes('AUTHTOKEN')) return true;
   if (parts.some((p) => SECRET_PARTS.has(p) || p.endsWith('PASSWORD') || p.endsWith('SECRET'))) return true;
   if (parts.length === 1 && (parts[0] === 'TOKEN' || parts[0] === 'PASS' || parts[0] === 'AUTH')) return true;
   // KEY as the last part: SSH_KEY, STRIPE_KEY, LICENSE_KEY (not KEYBOARD, not KEY_LAYOUT).

@@ -19,11 +19,14 @@ const SECRETS: Record<string, string> = {
   GITHUB_TOKEN: `ghp_${tag}1`, AWS_SECRET_ACCESS_KEY: `aws${tag}2`, AWS_ACCESS_KEY_ID: `AKIA${tag}3`, SECRET_TOKEN: `st${tag}4`,
   DB_PASSWORD: `db${tag}5`, OPENAI_API_KEY: `sk-${tag}6`, SSH_AUTH_SOCK: `/tmp/ssh-${tag}7/agent`, NPM_TOKEN: `npm_${tag}8`,
   HF_TOKEN: `hf_${tag}9`, ANTHROPIC_API_KEY: `sk-ant-${tag}10`, MY_SERVICE_PASSWORD: `pw${tag}11`, STRIPE_KEY: `sk_live_${tag}12`,
+  npm_config__authToken: `npmtok${tag}13`, 'npm_config_//registry.example.org/:_authToken': `npmreg${tag}14`,
+  'npm_config_//registry.example.org/:_password': `npmpw${tag}15`, npm_config__auth: `npmauth${tag}16`,
 };
 /** Ordinary variables that must reach the target unchanged. */
 const ORDINARY: Record<string, string> = {
   LANG: 'C.UTF-8', TOKENIZERS_PARALLELISM: 'false', WORM_RT_TOKEN: `nonce-${tag}`, KEYBOARD_LAYOUT: 'us', PASSENGER_ENV: 'x',
   CUDA_VISIBLE_DEVICES: '0', LC_ALL: 'C.UTF-8', MY_FLAG: 'on',
+  AWS_CA_BUNDLE: '/etc/ssl/certs/ca-certificates.crt', AWS_REGION: 'eu-west-1', npm_config_auth_type: 'web',
 };
 const names = Object.keys(SECRETS).sort();
 const envOps = (list: string[]): Op[] => list.map((name) => ({ op: 'env', path: '', name }));

@@ -116,6 +116,8 @@ describe('policy file', () => {
 describe('policy file errors: exit 125, one line naming the file and the setting', () => {
   const cases: [unknown, string][] = [
     [{ limits: { memory: '12Q' } }, 'limits.memory: "12Q" is not a size; use a number with K, M or G (e.g. 512M)'],
+    [{ limits: { memory: 512 } }, 'limits.memory: "512" has no unit; write 512M for 512 MiB (or 512B if you really mean bytes)'],
+    [{ limits: { addressSpace: '4096' } }, 'limits.addressSpace: "4096" has no unit; write 4096M for 4096 MiB (or 4096B if you really mean bytes)'],
     [{ limits: { cpu: 'soon' } }, 'limits.cpu: "soon" is not a duration; use seconds or a unit: 30, 30s, 500ms, 2m, 1h'],
     [{ limits: { cpuu: 1 } }, 'limits.cpuu: unknown setting (known here: cpu, memory, addressSpace, timeout, killAfter, maxProcs, maxFiles, maxFileSize, core)'],
     [{ network: { allowUnix: 'yes' } }, 'network.allowUnix: must be a boolean (got "yes")'],
@@ -214,7 +216,7 @@ describe('the shipped schema', () => {
 
   it('is a valid JSON Schema (2020-12) and agrees with worm-run on good and bad documents', async () => {
     const good = [{}, { limits: { cpu: 30, memory: '2G' } }, { network: { allowUnix: true }, mode: 'in-process' }, { user: 'nobody', limits: { maxProcs: 5 } }];
-    const bad = [{ limits: { memory: '12Q' } }, { limits: { cpuu: 1 } }, { mode: 'x' }, { audit: { log: '' } }, { nodeOptions: ['no-dash'] }];
+    const bad = [{ limits: { memory: '12Q' } }, { limits: { memory: 512 } }, { limits: { addressSpace: '100' } }, { limits: { cpuu: 1 } }, { mode: 'x' }, { audit: { log: '' } }, { nodeOptions: ['no-dash'] }];
     for (const doc of good) {
       expect(check(doc), JSON.stringify(check.errors)).toBe(true);
       const r = await worm(['--config', policyFile(doc), '--print-policy']);

@@ -1,4 +1,6 @@
-// Reads a text file, writes a summary next to it: file access is not restricted by worm-run.
+// Reads a text file, writes a summary next to it. Under worm-run it may read what it likes except
+// credential stores, and write only in the working directory and its private TMPDIR: run it from
+// the directory that holds the output (or add --write DIR).
 //   worm-run examples/file-processing/process.js [input] [output]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -37,7 +37,7 @@ export const POLICY_OPTIONS: readonly PolicyOption[] = [
   { flags: '--hide <path>', description: 'also hide this file or directory from the target (repeatable)', repeatable: true },
   { flags: '--keep-tmp', description: "keep the run's private temporary directory afterwards" },
   { flags: '--env <name[=value]>', description: 'pass a variable the credential filter would remove, or set one (repeatable)', repeatable: true },
-  { flags: '--clear-env', description: 'start the environment from PATH, HOME, LANG, LC_*, TERM, TZ, USER, TMPDIR and --env' },
+  { flags: '--clear-env', description: 'start the environment from PATH, HOME, LANG, LC_*, TERM, TZ, USER, LOGNAME, TMPDIR and --env' },
   { flags: '--keep-env', description: 'pass the whole environment, credentials included' },
   { flags: '--namespaces <mode>', description: "the run's own PID and mount namespaces: 'auto' (where the machine allows), 'require', 'off'" },
   { flags: '--audit-log <path>', description: "append JSON audit records to a file (0600), '-' for stderr, /dev/fd/N for a descriptor" },
