@@ -29,7 +29,6 @@ namespace worm {
 namespace {
 
 constexpr size_t kArgvCap = 512;
-constexpr size_t kMaxProcs = 64;
 
 double NowMs() {
   struct timespec ts;
@@ -52,45 +51,50 @@ bool IsAddressCall(int nr) { return nr == __NR_connect || nr == __NR_bind || nr 
 }  // namespace
 
 Listener::~Listener() {
-  for (auto& [pid, p] : procs_) {
-    if (p.memFd >= 0) close(p.memFd);
-  }
   if (fd_ >= 0) close(fd_);
 }
 
-Listener::Proc& Listener::ProcessInfo(int pid) {
-  auto it = procs_.find(pid);
-  if (it != procs_.end()) return it->second;
-  if (procs_.size() >= kMaxProcs) {
-    for (auto& [p, info] : procs_) {
-      if (info.memFd >= 0) close(info.memFd);
-    }
-    procs_.clear();
-  }
-  Proc p;
-  std::string base = "/proc/" + std::to_string(pid);
+namespace {
+
+// Nothing about a process is cached between notifications: a pid's program changes at execve
+// and a pid is reused after exit, and a record must name the program that made the call.
+std::string ExeOf(int tid) {
   char link[512];
-  ssize_t n = readlink((base + "/exe").c_str(), link, sizeof link - 1);
-  if (n > 0) p.exe.assign(link, static_cast<size_t>(n));
-  p.argv = ReadSmall(base + "/cmdline", kArgvCap);
-  while (!p.argv.empty() && p.argv.back() == '\0') p.argv.pop_back();
-  for (char& c : p.argv) {
+  ssize_t n = readlink(("/proc/" + std::to_string(tid) + "/exe").c_str(), link, sizeof link - 1);
+  return n > 0 ? std::string(link, static_cast<size_t>(n)) : "";
+}
+
+std::string ArgvOf(int tid) {
+  std::string argv = ReadSmall("/proc/" + std::to_string(tid) + "/cmdline", kArgvCap);
+  while (!argv.empty() && argv.back() == '\0') argv.pop_back();
+  for (char& c : argv) {
     if (c == '\0') c = ' ';
   }
-  return procs_.emplace(pid, std::move(p)).first->second;
+  return argv;
 }
+
+// The notification names the calling thread; the record names its process.
+int TgidOf(int tid) {
+  std::string status = ReadSmall("/proc/" + std::to_string(tid) + "/status", 1024);
+  size_t at = status.find("\nTgid:");
+  if (at == std::string::npos) return tid;
+  int tgid = atoi(status.c_str() + at + 6);
+  return tgid > 0 ? tgid : tid;
+}
+
+}  // namespace
 
 // The socket address the refused call points at, read from the caller's memory while it
 // waits for the answer. Only for the record: the call is refused whatever it says.
-std::string Listener::ReadAddress(int pid, uint64_t ptr, uint64_t len, int* family) {
+std::string Listener::ReadAddress(int tid, uint64_t ptr, uint64_t len, int* family) {
   if (ptr == 0 || len < sizeof(sa_family_t)) return "";
-  Proc& p = ProcessInfo(pid);
-  if (p.memFd < 0) p.memFd = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
-  if (p.memFd < 0) return "";
+  int mem = open(("/proc/" + std::to_string(tid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+  if (mem < 0) return "";
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
   size_t want = len < sizeof ss ? static_cast<size_t>(len) : sizeof ss;
-  ssize_t got = pread(p.memFd, &ss, want, static_cast<off_t>(ptr));
+  ssize_t got = pread(mem, &ss, want, static_cast<off_t>(ptr));
+  close(mem);
   if (got < static_cast<ssize_t>(sizeof(sa_family_t))) return "";
   *family = ss.ss_family;
   char buf[INET6_ADDRSTRLEN + 16];
@@ -122,7 +126,8 @@ bool Listener::HandleOne() {
     return errno == EINTR || errno == ENOENT;
   }
   Refusal r;
-  r.pid = static_cast<int>(req.pid);
+  r.tid = static_cast<int>(req.pid);
+  r.pid = r.tid;
   r.arch = req.data.arch;
   r.nr = req.data.nr;
   for (int i = 0; i < 6; i++) r.args[i] = req.data.args[i];
@@ -144,12 +149,34 @@ bool Listener::HandleOne() {
   if (native && !x32 && IsAddressCall(r.nr)) {
     uint64_t ptr = r.nr == __NR_sendto ? r.args[4] : r.args[1];
     uint64_t len = r.nr == __NR_sendto ? r.args[5] : r.args[2];
-    r.address = ReadAddress(r.pid, ptr, len, &r.family);
+    r.address = ReadAddress(r.tid, ptr, len, &r.family);
   }
-  // Who asked: read while the caller still waits for the answer.
-  Proc& who = ProcessInfo(r.pid);
-  r.exe = who.exe;
-  r.argv = who.argv;
+  // Who asked: read while the caller still waits for the answer, so it is the program that
+  // made the call (checked below: the call is still waiting once everything is read).
+  r.exe = ExeOf(r.tid);
+  // Fold: the arguments that say what was tried (not buffers, whose addresses change).
+  std::string key = std::to_string(r.tid) + "|" + r.exe + "|" + r.syscall + "|" + r.address;
+  if (native && !x32) {
+    auto lo = [&](int i) { return std::to_string(static_cast<uint32_t>(r.args[i])); };
+    if (r.nr == __NR_socket || r.nr == __NR_socketpair) key += "|" + lo(0) + "," + lo(1) + "," + lo(2);
+    else if (r.nr == __NR_ioctl) key += "|" + lo(1);
+    else if (r.nr == __NR_mmap) key += "|" + lo(3);
+    else if (!IsAddressCall(r.nr)) key += "|" + lo(0) + "," + lo(1);
+  }
+  auto it = index_.find(key);
+  const bool fresh = it == index_.end() && entries.size() < kMaxEntries;
+  if (fresh) {
+    // A new entry: the rest of who asked, also while the caller waits.
+    r.argv = ArgvOf(r.tid);
+    r.pid = TgidOf(r.tid);
+  }
+  // Another thread's execve ends the waiting call: what /proc said may then be the new program.
+  uint64_t id = req.id;
+  if (ioctl(fd_, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0) {
+    r.exe = "(gone before it could be read)";
+    r.argv.clear();
+  }
+
   // The answer: the rule's errno; the call never runs.
   struct seccomp_notif_resp resp;
   memset(&resp, 0, sizeof resp);
@@ -159,22 +186,12 @@ bool Listener::HandleOne() {
   resp.flags = 0;
   ioctl(fd_, SECCOMP_IOCTL_NOTIF_SEND, &resp);
 
-  // Fold: the arguments that say what was tried (not buffers, whose addresses change).
-  std::string key = std::to_string(r.pid) + "|" + r.syscall + "|" + r.address;
-  if (native && !x32) {
-    auto lo = [&](int i) { return std::to_string(static_cast<uint32_t>(r.args[i])); };
-    if (r.nr == __NR_socket || r.nr == __NR_socketpair) key += "|" + lo(0) + "," + lo(1) + "," + lo(2);
-    else if (r.nr == __NR_ioctl) key += "|" + lo(1);
-    else if (r.nr == __NR_mmap) key += "|" + lo(3);
-    else if (!IsAddressCall(r.nr)) key += "|" + lo(0) + "," + lo(1);
-  }
   ++total;
-  auto it = index_.find(key);
   if (it != index_.end()) {
     ++entries[it->second].count;
     return true;
   }
-  if (entries.size() >= kMaxEntries) {
+  if (!fresh) {
     ++overflow;
     return true;
   }

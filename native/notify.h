@@ -16,7 +16,8 @@ namespace worm {
 
 // One kind of refused call: the same process, call and arguments are folded into one entry.
 struct Refusal {
-  int pid = 0;
+  int pid = 0;             // the calling process (thread group), as the supervisor sees it
+  int tid = 0;             // the calling thread
   uint32_t arch = 0;
   int nr = 0;
   std::string syscall;     // "socket", or "i386:102" for another ABI's number
@@ -47,16 +48,10 @@ class Listener {
   std::vector<size_t> TakeNew();
 
  private:
-  struct Proc {
-    std::string exe, argv;
-    int memFd = -1;
-  };
-  Proc& ProcessInfo(int pid);
-  std::string ReadAddress(int pid, uint64_t ptr, uint64_t len, int* family);
+  std::string ReadAddress(int tid, uint64_t ptr, uint64_t len, int* family);
   int fd_;
   FilterOptions opts_;
   std::unordered_map<std::string, size_t> index_;
-  std::unordered_map<int, Proc> procs_;
   std::vector<size_t> fresh_;
 };
 

@@ -99,6 +99,28 @@ describe('refusals of programs the guard never sees are recorded', () => {
     }
   });
 
+  it.concurrent('a process that execs another program is named by the program that made each call; a thread by its process', async () => {
+    const log = join(tempDir(), 'exec.jsonl');
+    const perl = "use Socket; socket(my $s, PF_INET, SOCK_STREAM, 0) ? print qq(made\\n) : print qq(perl refused\\n);";
+    const py = [
+      'import os, socket, sys, threading',
+      'def try_(t):',
+      '  try: socket.socket(socket.AF_INET, t)',
+      '  except OSError as e: print("refused", e.errno, flush=True)',
+      'try_(socket.SOCK_STREAM)',
+      'th = threading.Thread(target=try_, args=(socket.SOCK_DGRAM,)); th.start(); th.join()',
+      `os.execv("/usr/bin/perl", ["perl", "-e", ${JSON.stringify(perl)}])`,
+    ].join('\n');
+    const r = await worm(['--audit-log', log, '--', PYTHON, '-c', py]);
+    expect(r.stdout).toBe('refused 1\nrefused 1\nperl refused\n');
+    const k = kernelRecords(readFileSync(log, 'utf8')).filter((x) => x.family === 'AF_INET');
+    const seen = k.map((x) => `${String(x.type).replace("|SOCK_CLOEXEC", "")} ${(x.by as { exe: string }).exe.split('/').pop()!.replace(/[\d.]+$/, '')} ${x.count}`);
+    expect(seen).toEqual(['SOCK_STREAM python 1', 'SOCK_DGRAM python 1', 'SOCK_STREAM perl 1']);
+    const pids = new Set(k.map((x) => (x.by as { pid: number }).pid));
+    expect(pids.size, JSON.stringify(k.map((x) => x.by))).toBe(1);
+    expect((k[2]!.by as { argv: string }).argv).toMatch(/^perl -e use Socket/);
+  });
+
   it.concurrent("a Node refusal the guard makes is one record (the guard's): the kernel never sees the call", async () => {
     const dir = tempDir();
     const log = join(dir, 'node.jsonl');
@@ -149,18 +171,28 @@ describe('when nobody listens any more', () => {
     // Without namespaces a daemon the target started outlives a SIGKILLed worm-run (a documented
     // limit); its filter stays, and with no listener the kernel answers ENOSYS.
     const dir = tempDir();
-    const file = join(dir, 'errno');
-    const p = startWorm(['--namespaces', 'off', '--write', dir, '--', 'sh', '-c', `"$0" orphan ${file}; echo started; sleep 30`, ATTACK]);
-    await p.waitFor(/started/);
-    expect(await eventually(() => existsSync(file) && readFileSync(file, 'utf8') === 'EPERM\n', 5000)).toBe(true);
-    p.kill('SIGKILL');
-    await p.exited;
-    try {
-      // Generous: under a loaded suite the kernel may take a while to drop the last listener.
-      expect(await eventually(() => readFileSync(file, 'utf8') === 'ENOSYS\n', 15000)).toBe(true);
-    } finally {
-      for (const pid of pidsWithArgs(ATTACK, 'orphan', file)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    // The run's init may still catch the daemon as the supervisor dies (then there is nothing
+    // left to ask, which is better still): try again until one daemon outlives the run.
+    let answered = '';
+    for (let attempt = 0; attempt < 5 && answered !== 'ENOSYS\n'; attempt++) {
+      const file = join(dir, `errno-${attempt}`);
+      const p = startWorm(['--namespaces', 'off', '--write', dir, '--', 'sh', '-c', `"$0" orphan ${file}; echo started; sleep 30`, ATTACK]);
+      await p.waitFor(/started/);
+      expect(await eventually(() => existsSync(file) && readFileSync(file, 'utf8') === 'EPERM\n', 5000)).toBe(true);
+      p.kill('SIGKILL');
+      await p.exited;
+      try {
+        // Generous: under a loaded suite the kernel may take a while to drop the last listener.
+        await eventually(() => {
+          answered = readFileSync(file, 'utf8');
+          return answered === 'ENOSYS\n' || pidsWithArgs(ATTACK, 'orphan', file).length === 0;
+        }, 15000);
+      } finally {
+        for (const pid of pidsWithArgs(ATTACK, 'orphan', file)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      }
     }
+    expect(answered).toBe('ENOSYS\n');
+    const file = join(dir, 'errno');
     // With its own PID namespace nothing of the run is left to ask.
     const q = startWorm(['--write', dir, '--', 'sh', '-c', `"$0" orphan ${file}2; echo started; sleep 30`, ATTACK]);
     await q.waitFor(/started/);
@@ -168,7 +200,7 @@ describe('when nobody listens any more', () => {
     q.kill('SIGKILL');
     await q.exited;
     expect(await eventually(() => pidsWithArgs(ATTACK, 'orphan', `${file}2`).length === 0, 5000)).toBe(true);
-  });
+  }, 120_000);
 });
 
 describe('the in-process mode', () => {
