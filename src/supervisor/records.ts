@@ -15,7 +15,7 @@ export function policyRecord(policy: Policy): Record<string, unknown> {
     network: {
       allowUnix: policy.network.allowUnix,
       refused: policy.network.allowUnix
-        ? 'every socket family but AF_UNIX; TCP bind/connect also refused by Landlock'
+        ? 'every socket and socketpair family but AF_UNIX; connect, bind and the addressed calls allowed, for Unix sockets, the only kind that can be made'
         : 'every socket, connect, bind, listen, accept, addressed sendto/recvfrom, datagram socketpairs, sendmmsg, recvmmsg',
     },
     limits: describeLimits(policy.limits, policy.mode),
