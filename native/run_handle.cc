@@ -1,7 +1,9 @@
 #include "run_handle.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +22,25 @@ namespace {
 
 // How long execve may take once the target is told to go.
 constexpr int kExecTimeoutMs = 60000;
+// After the grace of --kill-after, how long init gets to end the run before it is SIGKILLed.
+constexpr long long kEndGraceNs = 2000LL * 1000000;
+
+long long MonoNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+// A command to init. Its pipe takes a whole command or nothing (well under PIPE_BUF), so the
+// monitor thread and JavaScript may both send; a full pipe drops it (kill() does not need init).
+void SendCommand(int fd, uint32_t type, int32_t arg) {
+  if (fd < 0) return;
+  worm::Command c{type, arg};
+  ssize_t n;
+  do {
+    n = write(fd, &c, sizeof c);
+  } while (n < 0 && errno == EINTR);
+}
 
 struct AddonData {
   Napi::FunctionReference runHandle;
@@ -27,7 +48,8 @@ struct AddonData {
 
 // What the monitor thread hands to JavaScript.
 struct Event {
-  enum Kind { kRefusals, kExit, kEnd } kind;
+  enum Kind { kRefusals, kExit, kTimeout, kEnd } kind;
+  double elapsedMs = 0;  // kExit, kTimeout: since go(), by the monotonic clock
   std::vector<Refusal> refusals;
   TargetExit exit{};
   RunEnd end{};
@@ -82,6 +104,8 @@ void Deliver(Napi::Env env, Napi::Function cb, Event* ev) {
     // also sends commands, so a run leaves no descriptor behind once its end is reported.
     if (ev->run->cmd >= 0) close(ev->run->cmd);
     ev->run->cmd = -1;
+    if (ev->run->wake[1] >= 0) close(ev->run->wake[1]);
+    ev->run->wake[1] = -1;
   }
   if (env != nullptr && cb != nullptr) {
     Napi::Object o = Napi::Object::New(env);
@@ -90,8 +114,12 @@ void Deliver(Napi::Env env, Napi::Function cb, Event* ev) {
       Napi::Array list = Napi::Array::New(env, ev->refusals.size());
       for (uint32_t i = 0; i < ev->refusals.size(); i++) list.Set(i, RefusalObject(env, ev->refusals[i]));
       o.Set("refusals", list);
+    } else if (ev->kind == Event::kTimeout) {
+      o.Set("type", Napi::String::New(env, "timeout"));
+      o.Set("elapsedMs", Napi::Number::New(env, ev->elapsedMs));
     } else if (ev->kind == Event::kExit) {
       o.Set("type", Napi::String::New(env, "exit"));
+      o.Set("elapsedMs", Napi::Number::New(env, ev->elapsedMs));
       o.Set("status", StatusObject(env, ev->exit.status));
       Napi::Object ru = Napi::Object::New(env);
       ru.Set("userMs", Napi::Number::New(env, ev->exit.userUs / 1000.0));
@@ -151,12 +179,51 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
     for (size_t i : fresh) ev->refusals.push_back(s->listener->entries[i]);
     post(ev);
   };
+  // The wall clock: SIGTERM to every process at the deadline, init told to end the run after
+  // the grace, init SIGKILLed if it has not within kEndGraceNs.
+  enum { kIdle, kArmed, kTermed, kEnding, kKilled } clock = kIdle;
+  long long next = 0;
+  bool waking = s->wake[0] >= 0;
   while (statusOpen) {
-    struct pollfd fds[2] = {{s->status, POLLIN, 0}, {listening ? s->listener->fd() : -1, POLLIN, 0}};
-    int r = poll(fds, 2, -1);
+    long long now = MonoNs();
+    if (clock == kIdle && s->deadlineNs.load() > 0) {
+      clock = kArmed;
+      next = s->deadlineNs.load();
+    }
+    if (clock != kIdle && clock != kKilled && now >= next) {
+      if (clock == kArmed) {
+        SendCommand(s->cmd, kCmdSignalAll, SIGTERM);
+        auto* ev = new Event{Event::kTimeout};
+        ev->elapsedMs = (now - s->goNs.load()) / 1e6;
+        post(ev);
+        clock = kTermed;
+        next = now + s->killAfterNs.load();
+      } else if (clock == kTermed) {
+        SendCommand(s->cmd, kCmdEnd, 0);
+        clock = kEnding;
+        next = now + kEndGraceNs;
+      } else {
+        std::lock_guard<std::mutex> lock(s->mu);
+        if (!s->reaped) kill(s->init, SIGKILL);
+        clock = kKilled;
+      }
+      continue;
+    }
+    int wait = -1;
+    if (clock != kIdle && clock != kKilled) wait = static_cast<int>((next - now + 999999) / 1000000);
+    struct pollfd fds[3] = {{s->status, POLLIN, 0}, {listening ? s->listener->fd() : -1, POLLIN, 0},
+                            {waking ? s->wake[0] : -1, POLLIN, 0}};
+    int r = poll(fds, 3, wait);
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
+    }
+    if (fds[2].revents & POLLIN) {
+      char buf[16];
+      while (read(s->wake[0], buf, sizeof buf) > 0) {
+      }
+    } else if (fds[2].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+      waking = false;
     }
     if (fds[1].revents & POLLIN) {
       // A burst of refusals is answered before anything else is looked at.
@@ -176,6 +243,7 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
       }
       if (type == kMsgTargetExit) {
         auto* ev = new Event{Event::kExit};
+        ev->elapsedMs = (MonoNs() - s->goNs.load()) / 1e6;
         ev->exit.type = type;
         if (!ReadExact(s->status, reinterpret_cast<char*>(&ev->exit) + sizeof type, sizeof(TargetExit) - sizeof type)) {
           delete ev;
@@ -214,6 +282,8 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
   }
   close(s->status);
   s->status = -1;
+  if (s->wake[0] >= 0) close(s->wake[0]);
+  s->wake[0] = -1;
   ev->run = s;
   post(ev);
   tsfn.Release();
@@ -229,6 +299,7 @@ void RunHandle::Register(Napi::Env env, Napi::Object exports) {
       InstanceMethod("kill", &RunHandle::Kill),
       InstanceMethod("watch", &RunHandle::Watch),
       InstanceMethod("abandon", &RunHandle::Abandon),
+      InstanceMethod("deadline", &RunHandle::Deadline),
   });
   auto* data = new AddonData();
   data->runHandle = Napi::Persistent(cls);
@@ -245,6 +316,7 @@ Napi::Value RunHandle::Create(Napi::Env env, std::unique_ptr<Plan> plan, pid_t i
   s->ctl = ctl;
   s->cmd = cmd;
   s->status = status;
+  if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) != 0) s->wake[0] = s->wake[1] = -1;
   if (listener >= 0) s->listener = std::make_unique<Listener>(listener, plan->filterOpts);
   s->plan = std::move(plan);
   o.Set("initPid", Napi::Number::New(env, init));
@@ -288,6 +360,12 @@ RunHandle::~RunHandle() {
   if (s->cmd >= 0) close(s->cmd);
   if (!s->watching && s->status >= 0) close(s->status);
   s->ctl = s->cmd = -1;
+  if (!s->watching) {
+    for (int& fd : s->wake) {
+      if (fd >= 0) close(fd);
+      fd = -1;
+    }
+  }
 }
 
 // go(): the start record is written; let the target exec. Throws ERR_WORM_EXEC (with errno)
@@ -297,6 +375,7 @@ Napi::Value RunHandle::Go(const Napi::CallbackInfo& info) {
   auto& s = state_;
   if (s->ctl < 0) return ThrowType(env, "go(): the target was already told to go");
   worm::Go go{};
+  s->goNs = MonoNs();
   ssize_t n;
   do {
     n = send(s->ctl, &go, sizeof go, MSG_NOSIGNAL);
@@ -320,15 +399,25 @@ Napi::Value RunHandle::Go(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-void RunHandle::Command(uint32_t type, int32_t arg) {
-  if (state_->cmd < 0) return;
-  worm::Command c{type, arg};
-  // Non-blocking: init reads at once; if it cannot, the command is dropped rather than
-  // waited for (kill() does not depend on init).
+void RunHandle::Command(uint32_t type, int32_t arg) { SendCommand(state_->cmd, type, arg); }
+
+// deadline(timeoutMs, killAfterMs): from now, the monitor thread ends the run at the wall-clock
+// limit (SIGTERM to all, then init's end, then SIGKILL) and reports a 'timeout' event. Kept off
+// the event loop: with many runs in one process, a timer there fires late.
+Napi::Value RunHandle::Deadline(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) return ThrowType(env, "deadline(timeoutMs, killAfterMs)");
+  auto& s = state_;
+  if (!s->watching || s->wake[1] < 0) return ThrowType(env, "deadline(): call watch() first");
+  long long now = MonoNs();
+  s->killAfterNs = static_cast<long long>(info[1].As<Napi::Number>().DoubleValue() * 1e6);
+  s->deadlineNs = now + static_cast<long long>(info[0].As<Napi::Number>().DoubleValue() * 1e6);
+  char b = 1;
   ssize_t n;
   do {
-    n = write(state_->cmd, &c, sizeof c);
+    n = write(s->wake[1], &b, 1);
   } while (n < 0 && errno == EINTR);
+  return env.Undefined();
 }
 
 // signal('target' | 'all', signo)

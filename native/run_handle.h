@@ -3,6 +3,8 @@
 // the target's refused calls (recording them), waits for the run to end and reports both to a
 // callback. The thread never waits on JavaScript: refusals are answered natively, at once.
 #pragma once
+
+#include <atomic>
 #include <napi.h>
 #include <sys/resource.h>
 
@@ -22,6 +24,12 @@ struct RunState {
   std::mutex mu;
   bool reaped = false;   // init collected: its pid may be reused, never signal it again
   bool watching = false;
+  // The wall clock, kept by the monitor thread so that a busy event loop cannot delay it.
+  // deadline() arms it and writes a byte to wake[1]; CLOCK_MONOTONIC nanoseconds.
+  std::atomic<long long> goNs{0};
+  std::atomic<long long> deadlineNs{0};
+  std::atomic<long long> killAfterNs{0};
+  int wake[2] = {-1, -1};
 };
 
 class RunHandle : public Napi::ObjectWrap<RunHandle> {
@@ -39,6 +47,7 @@ class RunHandle : public Napi::ObjectWrap<RunHandle> {
   Napi::Value Kill(const Napi::CallbackInfo& info);
   Napi::Value Watch(const Napi::CallbackInfo& info);
   Napi::Value Abandon(const Napi::CallbackInfo& info);
+  Napi::Value Deadline(const Napi::CallbackInfo& info);
   void Command(uint32_t type, int32_t arg);
 
   std::shared_ptr<RunState> state_;

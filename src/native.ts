@@ -107,7 +107,10 @@ export interface KernelRefusal {
 
 export type RunEvent =
   | { type: 'refusals'; refusals: KernelRefusal[] }
-  | { type: 'exit'; status: ExitStatus; rusage: Rusage }
+  /** elapsedMs: from go() to the target's exit, by the monitor thread's monotonic clock. */
+  | { type: 'exit'; status: ExitStatus; rusage: Rusage; elapsedMs: number }
+  /** The wall-clock deadline passed: SIGTERM sent to every process of the run. */
+  | { type: 'timeout'; elapsedMs: number }
   | {
     type: 'end'; killed: number; passes: number; targetSeen: boolean; init: ExitStatus;
     runUsage: { userMs: number; systemMs: number; maxRssKb: number };
@@ -130,6 +133,11 @@ export interface RunHandle {
   watch(cb: (ev: RunEvent) => void): void;
   /** Ends and collects a run that will never be told to go. */
   abandon(): void;
+  /**
+   * Arms the wall clock in the monitor thread (after watch): at timeoutMs from now SIGTERM to
+   * every process and a 'timeout' event, killAfterMs later init ends the run, 2 s later SIGKILL.
+   */
+  deadline(timeoutMs: number, killAfterMs: number): void;
 }
 
 export interface FilterTest {

@@ -75,6 +75,19 @@ describe('run()', () => {
     expect(a.signal).toBe('SIGKILL');
   });
 
+  it("a run's wall clock holds while the host's event loop is busy: the target ends at its timeout, not when the loop is free", async () => {
+    const pending = run(['sleep', '20'], { policy: { limits: { timeout: '300ms' } }, env });
+    // A host busy for 2.5 s (other runs starting, a long computation): no timer of its own fires.
+    const until = Date.now() + 2500;
+    while (Date.now() < until) { /* busy */ }
+    const r = await pending;
+    expect(r.status).toBe(124);
+    expect(r.limit?.limit).toBe('timeout');
+    // The target's own wall time: ended at 300 ms (by the monitor thread), not after the 2.5 s.
+    expect(r.wallMs).toBeGreaterThanOrEqual(300);
+    expect(r.wallMs).toBeLessThan(1500);
+  });
+
   it('a target that cannot start resolves with the status and the error, it does not throw', async () => {
     const r = await run(['definitely-not-a-command-here'], { env });
     expect(r).toMatchObject({ pid: null, status: 127, exitCode: null });

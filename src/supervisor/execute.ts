@@ -130,6 +130,8 @@ function digestsFor(policy: Policy, cwd: string, tmp: string | null): string | n
 interface Ending {
   status: ExitStatus;
   rusage: Rusage;
+  /** From go() to the target's exit, measured by the monitor thread (absent if it never exited as such). */
+  elapsedMs?: number;
   end: Extract<RunEvent, { type: 'end' }>;
 }
 
@@ -284,7 +286,8 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     audit.write('warn', r.event, { source: 'guard', layer: 'guard', ...r }, humanGuardLine(r));
   });
   const kernelRefusals: KernelRefusal[] = [];
-  let exited: { status: ExitStatus; rusage: Rusage } | null = null;
+  let exited: { status: ExitStatus; rusage: Rusage; elapsedMs?: number } | null = null;
+  let timedOut = false;
   const ended = new Promise<Ending>((resolve) => {
     handle.watch((ev: RunEvent) => {
       if (ev.type === 'refusals') {
@@ -295,7 +298,9 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
           }
         }
       } else if (ev.type === 'exit') {
-        exited = { status: ev.status, rusage: ev.rusage };
+        exited = { status: ev.status, rusage: ev.rusage, elapsedMs: ev.elapsedMs };
+      } else if (ev.type === 'timeout') {
+        timedOut = true;
       } else {
         const done = exited ?? { status: { exitCode: null, signal: signalNumbers().SIGKILL, coreDumped: false }, rusage: { ...ZERO_USAGE, ...ev.runUsage } };
         resolve({ ...done, end: ev });
@@ -310,7 +315,6 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     execError = startFailure(e, target);
   }
 
-  let timedOut = false;
   const timers: NodeJS.Timeout[] = [];
   // Ending the run goes through init (which reports the target's status); SIGKILL to init is
   // the last resort, which with a PID namespace ends everything at once.
@@ -322,14 +326,10 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     const n = signalNumbers()[sig];
     if (n !== undefined) handle.signal('target', n);
   }, endRun);
+  // The wall clock is kept by the run's monitor thread, not a timer on this event loop: with
+  // many runs in one host, the synchronous starts of the others would make it fire late.
   const { timeoutMs, killAfterMs } = policy.limits;
-  if (timeoutMs !== undefined && execError === null) {
-    timers.push(setTimeout(() => {
-      timedOut = true;
-      handle.signal('all', signalNumbers().SIGTERM);
-      timers.push(setTimeout(endRun, killAfterMs));
-    }, timeoutMs));
-  }
+  if (timeoutMs !== undefined && execError === null) handle.deadline(timeoutMs, killAfterMs);
 
   const ending = await ended;
   for (const t of timers) clearTimeout(t);
@@ -346,7 +346,9 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
       `warning: the target made ${git}: a git command run there later would run its hooks and config (core.fsmonitor, hooks/*); inspect or remove it first`);
   }
 
-  const wallMs = Math.round(Number(process.hrtime.bigint() - t0) / 1e6);
+  // The target's wall time as the monitor thread saw it, when the target ran: a busy event loop
+  // here must not make a run look longer than it was.
+  const wallMs = Math.round(ending.elapsedMs ?? Number(process.hrtime.bigint() - t0) / 1e6);
   const kernelCount = ending.end.total;
   const blocked = guardBlocked + kernelCount;
   // Repeats of a recorded refusal: one record with the final count.
