@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/chain.cc",
+        "native/cleanup.cc",
         "native/contain.cc",
         "native/exitrecord.cc",
         "native/init.cc",

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "chain.h"
+#include "cleanup.h"
 #include "contain.h"
 #include "exitrecord.h"
 #include "landlock.h"
@@ -21,7 +22,7 @@ namespace worm {
 
 // Bumped whenever the functions below change, and checked by src/native.ts: a stale build or
 // prebuild fails with a clear message instead of a missing function halfway through a run.
-constexpr int kAddonAbi = 14;
+constexpr int kAddonAbi = 15;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abi", Napi::Number::New(env, kAddonAbi));
@@ -32,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNonDumpable", Napi::Function::New(env, SetNonDumpable, "setNonDumpable"));
   exports.Set("dropRootCapabilities", Napi::Function::New(env, DropRootCapabilitiesJs, "dropRootCapabilities"));
   exports.Set("containChildren", Napi::Function::New(env, ContainChildren, "containChildren"));
+  exports.Set("removeWhenGone", Napi::Function::New(env, RemoveWhenGone, "removeWhenGone"));
   exports.Set("killDescendants", Napi::Function::New(env, KillDescendantsJs, "killDescendants"));
   exports.Set("isForegroundTty", Napi::Function::New(env, IsForegroundTty, "isForegroundTty"));
   exports.Set("guardTerminal", Napi::Function::New(env, GuardTerminal, "guardTerminal"));

@@ -170,6 +170,9 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   const t0 = process.hrtime.bigint();
   // What the sandbox will let the script touch, which the trail's safety checks need too.
   const tmp = policy.fs.mode === 'off' ? null : makePrivateTmp(undefined);
+  // Confined, this process can empty its tmp directory but not remove it from /tmp: a helper
+  // started now (before the subreaper and Landlock) removes it once the process is gone.
+  if (tmp && !policy.fs.keepTmp) native.removeWhenGone(tmp.path);
   const homes = policy.fs.mode === 'off' ? [] : homeDirectories();
   const hidden = policy.fs.mode === 'off' ? [] : secretsPresent(policy.fs.hide, homes);
   const log = policy.audit.log;

@@ -276,7 +276,7 @@ export interface ShareTrailSpec {
 }
 
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 14;
+const ADDON_ABI = 15;
 
 interface Addon {
   abi: number;
@@ -286,6 +286,7 @@ interface Addon {
   containChildren(): void;
   dropRootCapabilities(): void;
   killDescendants(): number;
+  removeWhenGone(path: string): number;
   setNonDumpable(): void;
   isForegroundTty(fd: number): boolean;
   guardTerminal(): boolean;
@@ -362,6 +363,11 @@ export const native = {
   /** As root: keep only what a root target keeps (Docker's default set, less MKNOD and NET_RAW). */
   dropRootCapabilities: (): void => load().dropRootCapabilities(),
   killDescendants: (): number => load().killDescendants(),
+  /**
+   * Removes path once this process is gone, by a helper outside its tree and Landlock domain
+   * (call before either exists). Returns the pipe's write end, held until then.
+   */
+  removeWhenGone: (path: string): number => load().removeWhenGone(path),
   setNonDumpable: (): void => load().setNonDumpable(),
   isForegroundTty: (fd: number): boolean => load().isForegroundTty(fd),
   /** CLI: ignore SIGTTOU/SIGTTIN and save the controlling terminal's state; true when there is one. */

@@ -3,11 +3,11 @@
  * require.main, ESM entry points, exit codes, the network filter, the guard, limits (with a
  * native watchdog), and says in its `start` record that later records come from inside.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecorder, type Recorder } from './helpers/recorder.js';
-import { BIN, ROOT, auditLines, procStatus, runProgram, tempDir, testEnv, worm } from './helpers/run.js';
+import { BIN, ROOT, auditLines, procStatus, runProgram, startWorm, tempDir, testEnv, worm } from './helpers/run.js';
 
 const dir = tempDir('worm-run-inprocess-');
 function script(name: string, text: string): string {
@@ -34,6 +34,38 @@ describe('--in-process', () => {
     expect(r.code).toBe(7);
     expect(JSON.parse(r.stdout)).toEqual({ argv: [p, 'a', '--b'], main: true, filename: p });
     expect(r.stderr).toBe('');
+  });
+
+  it('removes its private TMPDIR once the process is gone, contents and all, also when it is SIGKILLed; --keep-tmp keeps it', async () => {
+    const p = script('tmpdir.cjs', `
+      const fs = require('fs');
+      fs.mkdirSync(process.env.TMPDIR + '/sub');
+      fs.writeFileSync(process.env.TMPDIR + '/sub/f', 'x');
+      console.log(process.env.TMPDIR);
+      if (process.argv[2] === 'wait') setTimeout(() => {}, 60_000);
+    `);
+    const gone = async (path: string) => {
+      for (let i = 0; i < 100 && existsSync(path); i++) await new Promise((r) => setTimeout(r, 20));
+      return !existsSync(path);
+    };
+    const r = await worm(['--in-process', p]);
+    const tmp = r.stdout.trim();
+    expect(tmp, r.stderr).toMatch(/worm-run-tmp-/);
+    expect(await gone(tmp)).toBe(true);
+    const k = startWorm(['--in-process', p, 'wait']);
+    await k.waitFor(/worm-run-tmp-/);
+    const killed = /(\S*worm-run-tmp-\S+)/.exec(k.stdout())![1]!;
+    expect(existsSync(join(killed, 'sub', 'f'))).toBe(true);
+    k.kill('SIGKILL');
+    await k.exited;
+    expect(await gone(killed)).toBe(true);
+    const kept = await worm(['--in-process', '--keep-tmp', p]);
+    const keptPath = kept.stdout.trim();
+    try {
+      expect(existsSync(keptPath)).toBe(true);
+    } finally {
+      rmSync(keptPath, { recursive: true, force: true });
+    }
   });
 
   it('runs an ESM entry point (import.meta.url, top-level await)', async () => {

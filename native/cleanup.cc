@@ -1,0 +1,79 @@
+#include "cleanup.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "errors.h"
+
+namespace worm {
+
+namespace {
+
+// A fork without glibc's bookkeeping: this process is multithreaded, so the copy runs only
+// async-signal-safe code (raw system calls, memory prepared before the copy).
+long RawFork() { return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }
+
+[[noreturn]] void Helper(int readEnd, char* const argv[], char* const envp[]) {
+  // Nothing of the process but the pipe: no terminal, no caller's pipe held open.
+  if (readEnd != 0) {
+    syscall(SYS_dup3, readEnd, 0, 0);
+  }
+  syscall(SYS_close_range, 1, ~0U, 0);
+  int null = static_cast<int>(syscall(SYS_open, "/dev/null", O_RDWR));
+  if (null >= 0 && null != 1) syscall(SYS_dup3, null, 1, 0);
+  if (null >= 0 && null != 2) syscall(SYS_dup3, null, 2, 0);
+  syscall(SYS_chdir, "/");
+  // Its own session: the caller's terminal signals (Ctrl-C) do not end it before its work.
+  syscall(SYS_setsid);
+  char buf[64];
+  for (;;) {
+    long n = syscall(SYS_read, 0, buf, sizeof buf);
+    if (n == 0 || (n < 0 && errno != EINTR)) break;
+  }
+  syscall(SYS_execve, argv[0], argv, envp);
+  syscall(SYS_exit_group, 127);
+  __builtin_unreachable();
+}
+
+}  // namespace
+
+Napi::Value RemoveWhenGone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) return ThrowType(env, "removeWhenGone(path)");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  if (path.empty() || path[0] != '/') return ThrowType(env, "removeWhenGone(path): an absolute path");
+  std::string rm = "/bin/rm", flags = "-rf", end = "--";
+  char* argv[] = {rm.data(), flags.data(), end.data(), path.data(), nullptr};
+  char* envp[] = {nullptr};
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return ThrowErrno(env, "pipe2", errno);
+  long child = RawFork();
+  if (child < 0) {
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return ThrowErrno(env, "clone", err);
+  }
+  if (child == 0) {
+    // The middle process exits at once, so the helper is nobody's child here: not in this
+    // process's tree (which it kills at its end) and not its to collect.
+    syscall(SYS_close, fds[1]);
+    if (RawFork() == 0) Helper(fds[0], argv, envp);
+    syscall(SYS_exit_group, 0);
+  }
+  close(fds[0]);
+  int status;
+  while (waitpid(static_cast<pid_t>(child), &status, __WALL) < 0 && errno == EINTR) {
+  }
+  // This end stays open (close-on-exec: the script's programs do not hold it) until the
+  // process is gone.
+  return Napi::Number::New(env, fds[1]);
+}
+
+}  // namespace worm
