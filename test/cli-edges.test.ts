@@ -14,8 +14,13 @@ describe('the supervisor loads no code from the installation once the target run
     // announce itself if anything loaded it.
     const inst = tempDir('worm-run-inst-');
     for (const f of ['package.json', 'bin', 'dist', 'schema']) cpSync(join(ROOT, f), join(inst, f), { recursive: true });
-    mkdirSync(join(inst, 'build/Release'), { recursive: true });
-    cpSync(join(ROOT, 'build/Release/worm_run.node'), join(inst, 'build/Release/worm_run.node'));
+    // The local build, or the prebuild where `npm pack` (prebuildify) left only that.
+    if (existsSync(join(ROOT, 'build/Release/worm_run.node'))) {
+      mkdirSync(join(inst, 'build/Release'), { recursive: true });
+      cpSync(join(ROOT, 'build/Release/worm_run.node'), join(inst, 'build/Release/worm_run.node'));
+    } else {
+      cpSync(join(ROOT, 'prebuilds'), join(inst, 'prebuilds'), { recursive: true });
+    }
     const marker = join(inst, 'pino-was-loaded');
     mkdirSync(join(inst, 'node_modules/pino'), { recursive: true });
     writeFileSync(join(inst, 'node_modules/pino/package.json'), '{"name":"pino","main":"pino.js"}');

@@ -23,6 +23,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { native } from '../src/native.js';
 import { buildC } from './helpers/cc.js';
 import { itWith, nobodyCanRunWormRun, pidNamespaces, type Feature } from './helpers/kernel.js';
 import {
@@ -113,8 +114,7 @@ let abi: number | null = null;
 /** The Landlock ABI of this kernel (signal scoping needs 6). */
 function landlockAbi(): number {
   if (abi === null) {
-    const addon = createRequire(import.meta.url)(join(ROOT, 'build/Release/worm_run.node')) as { landlockInfo(): { abi: number } };
-    abi = addon.landlockInfo().abi;
+    abi = native.landlockInfo().abi;
   }
   return abi;
 }
