@@ -33,7 +33,7 @@ struct Refusal {
 
 class Listener {
  public:
-  Listener(int fd, const FilterOptions& opts) : fd_(fd), opts_(opts) {}
+  Listener(int fd, const FilterOptions& opts);
   ~Listener();
   int fd() const { return fd_; }
   // Receives one notification, answers it, folds it in. Returns false when the listener is
