@@ -338,6 +338,9 @@ function plan(bins, inProcess, tools) {
         // The filesystem rules (Landlock ruleset, hidden credential stores, the private TMPDIR):
         // their cost per run is this row's distance from the supervised one.
         { id: 'worm-run-fs-off', label: 'worm-run --fs off (no filesystem rules)', ...W('--fs', 'off', '/bin/true') },
+        // The run's own namespaces (a PID namespace with its /proc, a mount namespace for the
+        // hidden credential stores): their cost is this row's distance from the supervised one.
+        { id: 'worm-run-ns-off', label: 'worm-run --namespaces off (no PID or mount namespace)', ...W('--namespaces', 'off', '/bin/true') },
         { id: 'node-e0', label: 'node -e 0 (one Node start, for scale)', file: NODE, args: ['-e', '0'] }],
     },
     {
@@ -581,6 +584,8 @@ function headline(env) {
   if (t.length) out.push(`/bin/true added ms: ${t.map(([id, v]) => `${id} ${sign(v.addedMs, f1)}`).join(', ')}`);
   const fsOff = find('true', 'worm-run-fs-off');
   if (wrTrue(env) && fsOff) out.push(`filesystem rules per run (worm-run /bin/true, default against --fs off): ${sign(wrTrue(env).medianMs - fsOff.medianMs, f1)} ms (${ratio(wrTrue(env).medianMs / fsOff.medianMs)})`);
+  const nsOff = find('true', 'worm-run-ns-off');
+  if (wrTrue(env) && nsOff) out.push(`the run's namespaces per run (worm-run /bin/true, default against --namespaces off): ${sign(wrTrue(env).medianMs - nsOff.medianMs, f1)} ms (${ratio(wrTrue(env).medianMs / nsOff.medianMs)})`);
   const rk = find('refuse', 'c-floor');
   const rw = find('refuse', 'worm-run');
   const rn = find('refuse', 'worm-run-ns-off');
