@@ -107,6 +107,8 @@ export interface KernelRefusal {
 
 export type RunEvent =
   | { type: 'refusals'; refusals: KernelRefusal[] }
+  /** Bytes from the guard channel, as read (a line may be split between two). */
+  | { type: 'channel'; data: Buffer }
   | { type: 'exit'; status: ExitStatus; rusage: Rusage }
   | {
     type: 'end'; killed: number; passes: number; targetSeen: boolean; init: ExitStatus;
@@ -127,7 +129,12 @@ export interface RunHandle {
   end(): void;
   /** SIGKILLs init (with a PID namespace: every process of the run at once). */
   kill(): void;
-  watch(cb: (ev: RunEvent) => void): void;
+  /**
+   * Starts the run's monitor thread: refusals, the target's exit, then the end. Given the read
+   * end of the guard channel, the thread reads it too (and closes it): everything in it is
+   * delivered before 'end'.
+   */
+  watch(cb: (ev: RunEvent) => void, channelFd?: number): void;
   /** Ends and collects a run that will never be told to go. */
   abandon(): void;
 }
@@ -268,7 +275,7 @@ export interface ShareTrailSpec {
 }
 
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 14;
+const ADDON_ABI = 15;
 
 interface Addon {
   abi: number;
