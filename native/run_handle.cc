@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -42,15 +44,23 @@ void SendCommand(int fd, uint32_t type, int32_t arg) {
   } while (n < 0 && errno == EINTR);
 }
 
+// Once the run is over every writer of the guard channel is gone with it; one that holds the
+// channel from outside the run gets this long before the channel is closed on it.
+constexpr int kChannelGraceMs = 500;
+
+// What one read of the guard channel takes (a pipe holds 64 KiB).
+constexpr size_t kChannelChunk = 65536;
+
 struct AddonData {
   Napi::FunctionReference runHandle;
 };
 
 // What the monitor thread hands to JavaScript.
 struct Event {
-  enum Kind { kRefusals, kExit, kTimeout, kEnd } kind;
+  enum Kind { kRefusals, kChannel, kExit, kTimeout, kEnd } kind;
   double elapsedMs = 0;  // kExit, kTimeout: since go(), by the monotonic clock
   std::vector<Refusal> refusals;
+  std::string data;  // kChannel: bytes as read, lines split in JavaScript
   TargetExit exit{};
   RunEnd end{};
   int initStatus = 0;
@@ -117,6 +127,9 @@ void Deliver(Napi::Env env, Napi::Function cb, Event* ev) {
     } else if (ev->kind == Event::kTimeout) {
       o.Set("type", Napi::String::New(env, "timeout"));
       o.Set("elapsedMs", Napi::Number::New(env, ev->elapsedMs));
+    } else if (ev->kind == Event::kChannel) {
+      o.Set("type", Napi::String::New(env, "channel"));
+      o.Set("data", Napi::Buffer<char>::Copy(env, ev->data.data(), ev->data.size()));
     } else if (ev->kind == Event::kExit) {
       o.Set("type", Napi::String::New(env, "exit"));
       o.Set("elapsedMs", Napi::Number::New(env, ev->elapsedMs));
@@ -179,6 +192,21 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
     for (size_t i : fresh) ev->refusals.push_back(s->listener->entries[i]);
     post(ev);
   };
+  // The guard channel: read here, in the thread that is waiting anyway, rather than through a
+  // socket in the event loop (node:net and the stream modules are ~3 ms of every start).
+  std::vector<char> chunk(s->channel >= 0 ? kChannelChunk : 0);
+  auto readChannel = [&] {
+    ssize_t n = read(s->channel, chunk.data(), chunk.size());
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (n <= 0) {
+      close(s->channel);  // every writer is gone (or the channel broke)
+      s->channel = -1;
+      return;
+    }
+    auto* ev = new Event{Event::kChannel};
+    ev->data.assign(chunk.data(), static_cast<size_t>(n));
+    post(ev);
+  };
   // The wall clock: SIGTERM to every process at the deadline, init told to end the run after
   // the grace, init SIGKILLed if it has not within kEndGraceNs.
   enum { kIdle, kArmed, kTermed, kEnding, kKilled } clock = kIdle;
@@ -211,18 +239,18 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
     }
     int wait = -1;
     if (clock != kIdle && clock != kKilled) wait = static_cast<int>((next - now + 999999) / 1000000);
-    struct pollfd fds[3] = {{s->status, POLLIN, 0}, {listening ? s->listener->fd() : -1, POLLIN, 0},
-                            {waking ? s->wake[0] : -1, POLLIN, 0}};
-    int r = poll(fds, 3, wait);
+    struct pollfd fds[4] = {{s->status, POLLIN, 0}, {listening ? s->listener->fd() : -1, POLLIN, 0},
+                            {s->channel, POLLIN, 0}, {waking ? s->wake[0] : -1, POLLIN, 0}};
+    int r = poll(fds, 4, wait);
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
     }
-    if (fds[2].revents & POLLIN) {
+    if (fds[3].revents & POLLIN) {
       char buf[16];
       while (read(s->wake[0], buf, sizeof buf) > 0) {
       }
-    } else if (fds[2].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+    } else if (fds[3].revents & (POLLHUP | POLLERR | POLLNVAL)) {
       waking = false;
     }
     if (fds[1].revents & POLLIN) {
@@ -235,6 +263,7 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
     } else if (fds[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
       listening = false;  // every process that used the filter is gone
     }
+    if (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) readChannel();
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       uint32_t type;
       if (!ReadExact(s->status, &type, sizeof type)) {
@@ -279,6 +308,23 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
     ev->total = s->listener->total;
     ev->overflow = s->listener->overflow;
     s->listener.reset();  // closes the listener
+  }
+  // What the run's processes wrote to the guard channel before they ended is still in it.
+  timespec start{};
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  while (s->channel >= 0) {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long left = kChannelGraceMs - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+    struct pollfd pfd = {s->channel, POLLIN, 0};
+    int r = left > 0 ? poll(&pfd, 1, static_cast<int>(left)) : 0;
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      close(s->channel);  // a writer outside the run: stop listening to it
+      s->channel = -1;
+      break;
+    }
+    readChannel();
   }
   close(s->status);
   s->status = -1;
@@ -454,13 +500,19 @@ Napi::Value RunHandle::Abandon(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// watch(callback(event)): events 'refusals', 'exit' (the target ended), then 'end' (nothing of
-// the run is left; init collected). Keeps the event loop alive until 'end'.
+// watch(callback(event), channelFd?): events 'refusals', 'channel' (bytes from the guard
+// channel, whose read end the thread then owns and closes), 'exit' (the target ended), then
+// 'end' (nothing of the run is left; init collected; the channel read to its end). Keeps the
+// event loop alive until 'end'.
 Napi::Value RunHandle::Watch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto& s = state_;
   if (s->watching) return ThrowType(env, "watch(): already watching");
-  if (!info[0].IsFunction()) return ThrowType(env, "watch(callback)");
+  if (!info[0].IsFunction()) return ThrowType(env, "watch(callback, channelFd?)");
+  if (!info[1].IsUndefined() && (!info[1].IsNumber() || info[1].As<Napi::Number>().Int32Value() < 0)) {
+    return ThrowType(env, "watch(callback, channelFd?): channelFd must be an open descriptor");
+  }
+  if (info[1].IsNumber()) s->channel = info[1].As<Napi::Number>().Int32Value();
   s->watching = true;
   auto tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "worm-run monitor", 0, 1);
   std::thread(Monitor, s, tsfn).detach();

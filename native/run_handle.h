@@ -1,7 +1,8 @@
 // A started run, as JavaScript holds it: go() lets the target exec, signal()/end()/kill()
 // reach every process of the run through its init, and watch() starts a thread that answers
-// the target's refused calls (recording them), waits for the run to end and reports both to a
-// callback. The thread never waits on JavaScript: refusals are answered natively, at once.
+// the target's refused calls (recording them), reads the guard channel, waits for the run to
+// end and reports all of it to a callback. The thread never waits on JavaScript: refusals are
+// answered natively, at once.
 #pragma once
 
 #include <atomic>
@@ -20,6 +21,8 @@ struct RunState {
   std::unique_ptr<Plan> plan;
   pid_t init = 0;
   int ctl = -1, cmd = -1, status = -1;
+  // The read end of the guard channel, the monitor thread's once watch() is given it.
+  int channel = -1;
   std::unique_ptr<Listener> listener;
   std::mutex mu;
   bool reaped = false;   // init collected: its pid may be reused, never signal it again

@@ -61,19 +61,25 @@ export interface Channel {
   listen(): void;
 }
 
+/** Splits what arrives on the channel into lines and hands each valid record on. */
+export interface GuardLines {
+  /** A piece of the channel, as read (a line, even a character, may be split between two). */
+  feed(chunk: Buffer): void;
+  /** The channel is at its end: the last line, if unterminated, counts too. */
+  finish(): ChannelStats;
+}
+
 /**
- * Reads the channel until every writer has closed it; resolves with the counts. Each valid
- * record is handed to onRecord while fewer than MAX_GUARD_RECORDS were accepted.
+ * The reading side of the protocol, wherever the bytes come from (the supervised run's monitor
+ * thread, or readChannel below). Each valid record is handed to onRecord while fewer than
+ * MAX_GUARD_RECORDS were accepted.
  */
-export function readChannel(fd: number, onRecord: (r: GuardRecord) => void, opts: { keepAlive?: boolean; deferred?: boolean } = {}): Channel {
+export function guardLines(onRecord: (r: GuardRecord) => void): GuardLines {
   const stats: ChannelStats = { accepted: 0, dropped: 0, garbage: 0 };
+  const text = new TextDecoder(); // a character split across two reads stays whole
   let buf = '';
   let skipping = false;
   let finished = false;
-  let resolveDone: (s: ChannelStats) => void = () => {};
-  const done = new Promise<ChannelStats>((resolve) => {
-    resolveDone = resolve;
-  });
   const take = (line: string) => {
     const rec = parseGuardLine(line);
     if (!rec) stats.garbage += 1;
@@ -83,27 +89,50 @@ export function readChannel(fd: number, onRecord: (r: GuardRecord) => void, opts
       onRecord(rec);
     }
   };
-  const feed = (chunk: string) => {
-    buf += chunk;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (skipping) skipping = false;
-      else take(line);
-    }
-    if (buf.length > MAX_LINE_BYTES) {
-      // An endless line: drop what we have and everything up to the next newline.
-      stats.garbage += skipping ? 0 : 1;
-      skipping = true;
-      buf = '';
-    }
+  return {
+    feed(chunk: Buffer) {
+      if (finished) return;
+      buf += text.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (skipping) skipping = false;
+        else take(line);
+      }
+      if (buf.length > MAX_LINE_BYTES) {
+        // An endless line: drop what we have and everything up to the next newline.
+        stats.garbage += skipping ? 0 : 1;
+        skipping = true;
+        buf = '';
+      }
+    },
+    finish() {
+      if (!finished) {
+        finished = true;
+        buf += text.decode();
+        if (buf.length > 0 && !skipping) take(buf);
+      }
+      return stats;
+    },
   };
+}
+
+/**
+ * Reads the channel until every writer has closed it; resolves with the counts. Each valid
+ * record is handed to onRecord while fewer than MAX_GUARD_RECORDS were accepted.
+ */
+export function readChannel(fd: number, onRecord: (r: GuardRecord) => void, opts: { keepAlive?: boolean; deferred?: boolean } = {}): Channel {
+  const lines = guardLines(onRecord);
+  let finished = false;
+  let resolveDone: (s: ChannelStats) => void = () => {};
+  const done = new Promise<ChannelStats>((resolve) => {
+    resolveDone = resolve;
+  });
   const finish = () => {
     if (finished) return;
     finished = true;
-    if (buf.length > 0 && !skipping) take(buf);
-    resolveDone(stats);
+    resolveDone(lines.finish());
   };
   // A pipe handle (non-blocking, in the event loop), not a file stream: closing it never
   // waits for a read that may never complete.
@@ -114,8 +143,7 @@ export function readChannel(fd: number, onRecord: (r: GuardRecord) => void, opts
     const { Socket } = createRequire(import.meta.url)('node:net') as typeof import('node:net');
     stream = new Socket({ fd, readable: true, writable: false });
     if (opts.keepAlive === false) stream.unref();
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string | Buffer) => feed(String(chunk)));
+    stream.on('data', (chunk: Buffer) => lines.feed(chunk));
     stream.on('end', finish);
     stream.on('close', finish);
     stream.on('error', finish);
@@ -130,7 +158,6 @@ export function readChannel(fd: number, onRecord: (r: GuardRecord) => void, opts
     },
     drainSync: () => {
       const chunk = Buffer.alloc(65536);
-      const text = new TextDecoder(); // a character split across two reads stays whole
       for (;;) {
         let n = 0;
         try {
@@ -139,10 +166,10 @@ export function readChannel(fd: number, onRecord: (r: GuardRecord) => void, opts
           break; // EAGAIN: nothing more now
         }
         if (n <= 0) break;
-        feed(text.decode(chunk.subarray(0, n), { stream: true }));
+        lines.feed(chunk.subarray(0, n));
       }
       finish();
-      return stats;
+      return lines.finish();
     },
   };
 }

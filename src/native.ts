@@ -107,6 +107,8 @@ export interface KernelRefusal {
 
 export type RunEvent =
   | { type: 'refusals'; refusals: KernelRefusal[] }
+  /** Bytes from the guard channel, as read (a line may be split between two). */
+  | { type: 'channel'; data: Buffer }
   /** elapsedMs: from go() to the target's exit, by the monitor thread's monotonic clock. */
   | { type: 'exit'; status: ExitStatus; rusage: Rusage; elapsedMs: number }
   /** The wall-clock deadline passed: SIGTERM sent to every process of the run. */
@@ -130,7 +132,12 @@ export interface RunHandle {
   end(): void;
   /** SIGKILLs init (with a PID namespace: every process of the run at once). */
   kill(): void;
-  watch(cb: (ev: RunEvent) => void): void;
+  /**
+   * Starts the run's monitor thread: refusals, the target's exit, then the end. Given the read
+   * end of the guard channel, the thread reads it too (and closes it): everything in it is
+   * delivered before 'end'.
+   */
+  watch(cb: (ev: RunEvent) => void, channelFd?: number): void;
   /** Ends and collects a run that will never be told to go. */
   abandon(): void;
   /**
@@ -276,7 +283,7 @@ export interface ShareTrailSpec {
 }
 
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 15;
+const ADDON_ABI = 16;
 
 interface Addon {
   abi: number;

@@ -5,6 +5,7 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { Script } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { ROOT, STACK_FRAME, auditLines, runProgram, tempDir, worm } from './helpers/run.js';
 
@@ -30,6 +31,16 @@ describe('the supervisor loads no code from the installation once the target run
     expect(r.code).toBe(3);
     expect(existsSync(marker)).toBe(false);
     expect(auditLines(readFileSync(log, 'utf8')).map((l) => l.event)).toEqual(['start', 'exit']);
+  });
+});
+
+describe('start-up', () => {
+  it('the CLI bundle has a code cache made at build time, and V8 takes it', () => {
+    // Compiling the bundle is a large share of every run's start; the build step that makes the
+    // cache once silently wrote none (the CLI leaves through _exit, which it did not watch).
+    const file = join(ROOT, 'dist/worm-run.cjs');
+    const script = new Script(readFileSync(file, 'utf8'), { filename: file, cachedData: readFileSync(`${file}.cache`) });
+    expect(script.cachedDataRejected).toBe(false);
   });
 });
 

@@ -11,7 +11,7 @@
  * the target cannot write (the caller keeps it read-only in the sandbox, and does not use it
  * when nothing keeps the target out of it).
  */
-import { createHash } from 'node:crypto';
+import { crypto } from '../crypto.js';
 import {
   accessSync, closeSync, constants, existsSync, fstatSync, mkdirSync, realpathSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync,
 } from 'node:fs';
@@ -112,7 +112,7 @@ export function hashFile(path: string, persistent: string | null = null): FileFa
       cache.set(key, known);
       return { path, sha256: known };
     }
-    const h = createHash('sha256');
+    const h = crypto().createHash('sha256');
     const buf = Buffer.allocUnsafe(4 << 20);
     for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
     const sha256 = h.digest('hex');

@@ -2,11 +2,10 @@
  * Ed25519 keys for signing each run's head (node:crypto; no other dependency). The private key
  * is PKCS#8 PEM, written 0600; the public key SPKI PEM, for whoever verifies.
  */
-import {
-  createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject,
-} from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { closeSync, constants, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { crypto } from '../crypto.js';
 import { WormError, fileErrorReason } from '../errors.js';
 import { signedMessage } from './record.js';
 
@@ -25,9 +24,9 @@ export interface GeneratedKeyPair extends KeyPairPaths {
 
 /** `ed25519:` and the first 16 hex digits of SHA-256 over the public key's DER (SPKI) form. */
 export function keyId(key: KeyObject): string {
-  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  const pub = key.type === 'private' ? crypto().createPublicKey(key) : key;
   const der = pub.export({ type: 'spki', format: 'der' });
-  return `ed25519:${createHash('sha256').update(der).digest('hex').slice(0, 16)}`;
+  return `ed25519:${crypto().createHash('sha256').update(der).digest('hex').slice(0, 16)}`;
 }
 
 function writeNew(path: string, text: string, mode: number): void {
@@ -58,7 +57,7 @@ export function generateKeyPair(out: string | KeyPairPaths): GeneratedKeyPair {
   for (const p of [paths.privatePath, paths.publicPath]) {
     if (existsSync(p)) throw new WormError('ERR_WORM_AUDIT', `cannot write the key ${p}: it exists already (worm-run never overwrites a key)`);
   }
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = crypto().generateKeyPairSync('ed25519');
   writeNew(paths.privatePath, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, 0o600);
   writeNew(paths.publicPath, publicKey.export({ type: 'spki', format: 'pem' }) as string, 0o644);
   return { ...paths, keyId: keyId(publicKey) };
@@ -88,7 +87,7 @@ export interface Signer {
 export function loadSigner(path: string, option = '--audit-key'): Signer {
   let key: KeyObject;
   try {
-    key = createPrivateKey(readPem(option, path));
+    key = crypto().createPrivateKey(readPem(option, path));
   } catch (e) {
     if (e instanceof WormError) throw e;
     throw keyError(option, path, 'not a PEM private key (make a pair with worm-run audit keygen)');
@@ -96,14 +95,14 @@ export function loadSigner(path: string, option = '--audit-key'): Signer {
   if (key.asymmetricKeyType !== 'ed25519') {
     throw keyError(option, path, `an ${key.asymmetricKeyType ?? 'unknown'} key; worm-run signs with Ed25519 (make a pair with worm-run audit keygen)`);
   }
-  return { keyId: keyId(key), sign: (hash) => sign(null, signedMessage(hash), key).toString('base64') };
+  return { keyId: keyId(key), sign: (hash) => crypto().sign(null, signedMessage(hash), key).toString('base64') };
 }
 
 /** The public key a verifier is given: a public PEM, or the private PEM (its public half is used). */
 export function loadPublicKey(path: string, option = '--key'): KeyObject {
   let key: KeyObject;
   try {
-    key = createPublicKey(readPem(option, path));
+    key = crypto().createPublicKey(readPem(option, path));
   } catch (e) {
     if (e instanceof WormError) throw e;
     throw keyError(option, path, 'not a PEM Ed25519 key');
@@ -116,7 +115,7 @@ export function loadPublicKey(path: string, option = '--key'): KeyObject {
 
 export function verifyHead(key: KeyObject, hash: string, sig: string): boolean {
   try {
-    return verify(null, signedMessage(hash), key, Buffer.from(sig, 'base64'));
+    return crypto().verify(null, signedMessage(hash), key, Buffer.from(sig, 'base64'));
   } catch {
     return false;
   }

@@ -22,7 +22,7 @@
  * A verifier reads the chain from that fixed tail, never from a JSON parser's choice among
  * duplicate keys. native/chain.cc writes the same bytes for the in-process mode's native records.
  */
-import { createHash } from 'node:crypto';
+import { crypto } from '../crypto.js';
 
 export const GENESIS = '0'.repeat(64);
 
@@ -64,7 +64,7 @@ export function parseChained(line: string): ChainedLine | null {
 }
 
 export function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+  return crypto().createHash('sha256').update(data).digest('hex');
 }
 
 /**

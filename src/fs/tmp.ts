@@ -3,7 +3,7 @@
  * target's user), TMPDIR/TMP/TEMP point at it, and it is removed once nothing of the run is
  * left, unless the policy keeps it. Removal never follows a link the target left behind.
  */
-import { chownSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, realpathSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -13,11 +13,22 @@ export interface PrivateTmp {
 }
 
 export function makePrivateTmp(owner: { uid: number; gid: number } | undefined): PrivateTmp {
-  const path = realpathSync(mkdtempSync(join(tmpdir(), 'worm-run-tmp-')));
+  const path = realpathSync.native(mkdtempSync(join(tmpdir(), 'worm-run-tmp-')));
   if (owner) chownSync(path, owner.uid, owner.gid);
   return {
     path,
     remove: () => {
+      try {
+        // Most runs leave it empty: one rmdir, without loading Node's recursive removal.
+        rmdirSync(path);
+        return;
+      } catch (e) {
+        // Gone, or not ours to remove (EACCES in the in-process mode, whose Landlock rules do
+        // not let it remove an entry of the system's /tmp: its helper removes it once the
+        // process is gone): the recursive removal would meet the same. Not empty, or no longer a directory: the recursive removal below.
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'EACCES' || code === 'EPERM') return;
+      }
       try {
         rmSync(path, { recursive: true, force: true });
       } catch {

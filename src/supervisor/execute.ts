@@ -11,7 +11,7 @@
 import { closeSync, fstatSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AuditTrail, describeTarget, runFacts, targetAccess, trustedDigestCache, writeLine } from '../audit.js';
-import { readChannel, type ChannelStats } from '../channel.js';
+import { guardLines } from '../channel.js';
 import {
   EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_WORM_FAILED, WormError, isSyscallError,
 } from '../errors.js';
@@ -279,7 +279,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   let guardBlocked = 0;
   let warnings = 0;
   const records: GuardRecord[] = [];
-  const channel = readChannel(pipe[0], (r) => {
+  const channel = guardLines((r) => {
     if (r.event === 'blocked') guardBlocked += 1;
     else warnings += 1;
     records.push(r);
@@ -289,8 +289,13 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   let exited: { status: ExitStatus; rusage: Rusage; elapsedMs?: number } | null = null;
   let timedOut = false;
   const ended = new Promise<Ending>((resolve) => {
+    // The monitor thread reads the guard channel too, and owns its read end from here on:
+    // everything in it arrives before 'end' (a writer that holds it from outside the run gets
+    // half a second once the run is over).
     handle.watch((ev: RunEvent) => {
-      if (ev.type === 'refusals') {
+      if (ev.type === 'channel') {
+        channel.feed(ev.data);
+      } else if (ev.type === 'refusals') {
         for (const r of ev.refusals) {
           kernelRefusals.push(r);
           if (kernelRefusals.length <= MAX_KERNEL_RECORDS) {
@@ -305,7 +310,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
         const done = exited ?? { status: { exitCode: null, signal: signalNumbers().SIGKILL, coreDumped: false }, rusage: { ...ZERO_USAGE, ...ev.runUsage } };
         resolve({ ...done, end: ev });
       }
-    });
+    }, pipe[0]);
   });
 
   let execError: WormError | null = null;
@@ -334,11 +339,8 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   const ending = await ended;
   for (const t of timers) clearTimeout(t);
 
-  // Phase 6: the end. Writers of the guard channel are gone with the run; a straggler that
-  // holds it from outside gets half a second.
-  const grace = setTimeout(() => channel.close(), 500);
-  const stats: ChannelStats = await channel.done;
-  clearTimeout(grace);
+  // Phase 6: the end. The guard channel was read to its end before 'end' came.
+  const stats = channel.finish();
   if (tmp && !policy.fs.keepTmp) tmp.remove();
   for (const git of newGitDirectories(noGit)) {
     warnings += 1;
