@@ -94,6 +94,11 @@ long RawClone(unsigned long flags) {
 
 namespace {
 
+// kill(-1) reaches every process of init's PID namespace, and only there is that the run: a
+// namespace that was asked for but is not in force (init is not pid 1) must never turn it into
+// every process of the caller's user on the machine.
+bool OwnPidNamespace(const Plan& p) { return p.namespaces && syscall(SYS_getpid) == 1; }
+
 // Closes every descriptor but those in keep (sorted, unique): this is a copy of worm-run's
 // process, which may hold the pipes of other runs (the library) that must not stay open here.
 void CloseAllExcept(std::vector<int>& keep) {
@@ -242,7 +247,7 @@ void Reap(const Prepared& q, State& s) {
   RunEnd end;
   int status = 0;
   struct rusage ru;
-  if (p.namespaces) {
+  if (OwnPidNamespace(p)) {
     // Everything in the namespace but init itself. Loop: a fork racing the first kill may add
     // one; the kernel also kills whatever is left when init exits.
     int found = 0;
@@ -360,7 +365,7 @@ void Reap(const Prepared& q, State& s) {
         if (c.type == kCmdSignalTarget && !s.targetDone) {
           kill(s.target, c.arg);
         } else if (c.type == kCmdSignalAll) {
-          if (p.namespaces) kill(-1, c.arg);
+          if (OwnPidNamespace(p)) kill(-1, c.arg);
           else SignalDescendants(c.arg);
         } else if (c.type == kCmdEnd) {
           EndRun(p, q, s);
