@@ -183,6 +183,28 @@ describe('timeout', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('the grace before SIGKILL is the one asked for, by --kill-after and by the policy file, not the default 2 s', async () => {
+    // Every process of the target ignores SIGTERM, so only the SIGKILL after the grace ends the
+    // run: timeout 200 ms + grace 200 ms. With the default grace the run would last 2.2 s.
+    const script = "trap '' TERM; sleep 30";
+    const policy = join(dir, 'kill-after.json');
+    writeFileSync(policy, JSON.stringify({ limits: { timeout: '200ms', killAfter: '200ms' } }));
+    const runs = [
+      ['--timeout', '200ms', '--kill-after', '200ms'],
+      ['--config', policy],
+    ].map(async (args) => {
+      const log = logPath();
+      const r = await worm([...args, '--audit-log', log, '--', 'sh', '-c', script]);
+      return { args, r, exit: audit(log).exit! };
+    });
+    for (const { args, r, exit } of await Promise.all(runs)) {
+      expect(r.code, args.join(' ')).toBe(124);
+      expect(exit, args.join(' ')).toMatchObject({ limit: 'timeout', signal: 'SIGKILL' });
+      expect(exit.wallMs as number, args.join(' ')).toBeGreaterThanOrEqual(400);
+      expect(exit.wallMs as number, args.join(' ')).toBeLessThan(1700);
+    }
+  });
+
   it('reports nothing for a program that finishes in time', async () => {
     const log = logPath();
     const r = await worm(['--timeout', '10s', '--audit-log', log, '--', 'sleep', '0.2']);
