@@ -281,3 +281,24 @@ describe('the supervisor is hardened too', () => {
     }
   });
 });
+
+describe('started by nobody: the run\'s init and the target, measured from inside and outside', () => {
+  itWith([nobodyCanRunWormRun()], 'the run\'s init (a copy of the supervisor) is not dumpable from its first instruction: its /proc files are root\'s, nobody cannot read them', async () => {
+    // Without a PID namespace init keeps the supervisor's dumpable flag as it was at the
+    // clone; the supervisor hardens itself only later. $PPID of the target shell is init.
+    const tag = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
+    const p = startProgram(process.execPath, [BIN, '--fs', 'off', '--namespaces', 'off', '--', 'sh', '-c', `echo "init $PPID"; exec sleep ${tag}`], { uid: 65534, gid: 65534, cwd: '/' });
+    try {
+      const init = Number((await p.waitFor(/init (\d+)/))[1]);
+      expect(init).not.toBe(p.pid);
+      expect(procStatus(init)!.Uid.split(/\s+/)[0]).toBe('65534');
+      expect(statSync(`/proc/${init}/environ`).uid).toBe(0);
+      const peek = await runProgram('sh', ['-c', `cat /proc/${init}/environ >/dev/null && echo init-readable; head -c1 /proc/${init}/mem >/dev/null 2>&1 || echo mem-refused`], { uid: 65534, gid: 65534, cwd: '/' });
+      expect(peek.stdout).toBe('mem-refused\n');
+      expect(peek.stderr).toMatch(/Permission denied/);
+    } finally {
+      p.kill('SIGTERM');
+      await p.done;
+    }
+  });
+});
