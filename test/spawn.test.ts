@@ -301,4 +301,30 @@ describe('started by nobody: the run\'s init and the target, measured from insid
       await p.done;
     }
   });
+  itWith([nobodyCanRunWormRun()], 'no_new_privs, the filter and Landlock hold in the target also where the kernel would not insist on no_new_privs (a user namespace): the start record\'s measurements and the target\'s own /proc agree', async () => {
+    // In its user namespace the target has every capability, so seccomp and Landlock would
+    // install without no_new_privs: only its measurement shows it missing.
+    const job = tempDir();
+    const outside = tempDir();
+    chmodSync(job, 0o777);
+    chmodSync(outside, 0o777);
+    const control = await runProgram('sh', ['-c', `touch ${outside}/control && echo wrote`], { uid: 65534, gid: 65534, cwd: job });
+    expect(control.stdout).toBe('wrote\n');
+    const r = await runProgram(process.execPath, [BIN, '--audit-log', '-', '--', 'sh', '-c',
+      `grep -E '^(NoNewPrivs|Seccomp|Seccomp_filters):' /proc/self/status; touch ${outside}/x 2>/dev/null && echo wrote-outside; echo done`,
+    ], { uid: 65534, gid: 65534, cwd: job });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^NoNewPrivs:\s+1$/m);
+    expect(r.stdout).toMatch(/^Seccomp:\s+2$/m);
+    expect(r.stdout).toMatch(/^Seccomp_filters:\s+1$/m);
+    expect(r.stdout).not.toMatch(/wrote-outside/);
+    expect(r.stdout).toMatch(/^done$/m);
+    const start = auditLines(r.stderr).find((l) => l.event === 'start') as { protections: Record<string, unknown> };
+    expect(start.protections).toMatchObject({
+      noNewPrivs: true,
+      seccomp: { installed: true, filters: 1 },
+      landlock: { abi: expect.any(Number) },
+      identity: { uid: 65534 },
+    });
+  });
 });
