@@ -282,18 +282,23 @@ describe('the supervisor is hardened too', () => {
   });
 });
 
-describe('started by nobody: the run\'s init and the target, measured from inside and outside', () => {
-  itWith([nobodyCanRunWormRun()], 'the run\'s init (a copy of the supervisor) is not dumpable from its first instruction: its /proc files are root\'s, nobody cannot read them', async () => {
+describe('started by an unprivileged user: the run\'s init and the target, measured from inside and outside', () => {
+  /**
+   * A uid of its own rather than nobody's (no passwd entry, as a pod's): tests that count
+   * nobody's processes (--max-procs) run at the same time. It can run worm-run when nobody can.
+   */
+  const OTHER = 64125;
+  itWith([nobodyCanRunWormRun()], 'the run\'s init (a copy of the supervisor) is not dumpable from its first instruction: its /proc files are root\'s, its own user cannot read them', async () => {
     // Without a PID namespace init keeps the supervisor's dumpable flag as it was at the
     // clone; the supervisor hardens itself only later. $PPID of the target shell is init.
     const tag = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
-    const p = startProgram(process.execPath, [BIN, '--fs', 'off', '--namespaces', 'off', '--', 'sh', '-c', `echo "init $PPID"; exec sleep ${tag}`], { uid: 65534, gid: 65534, cwd: '/' });
+    const p = startProgram(process.execPath, [BIN, '--fs', 'off', '--namespaces', 'off', '--', 'sh', '-c', `echo "init $PPID"; exec sleep ${tag}`], { uid: OTHER, gid: OTHER, cwd: '/' });
     try {
       const init = Number((await p.waitFor(/init (\d+)/))[1]);
       expect(init).not.toBe(p.pid);
-      expect(procStatus(init)!.Uid.split(/\s+/)[0]).toBe('65534');
+      expect(procStatus(init)!.Uid.split(/\s+/)[0]).toBe(String(OTHER));
       expect(statSync(`/proc/${init}/environ`).uid).toBe(0);
-      const peek = await runProgram('sh', ['-c', `cat /proc/${init}/environ >/dev/null && echo init-readable; head -c1 /proc/${init}/mem >/dev/null 2>&1 || echo mem-refused`], { uid: 65534, gid: 65534, cwd: '/' });
+      const peek = await runProgram('sh', ['-c', `cat /proc/${init}/environ >/dev/null && echo init-readable; head -c1 /proc/${init}/mem >/dev/null 2>&1 || echo mem-refused`], { uid: OTHER, gid: OTHER, cwd: '/' });
       expect(peek.stdout).toBe('mem-refused\n');
       expect(peek.stderr).toMatch(/Permission denied/);
     } finally {
@@ -308,11 +313,11 @@ describe('started by nobody: the run\'s init and the target, measured from insid
     const outside = tempDir();
     chmodSync(job, 0o777);
     chmodSync(outside, 0o777);
-    const control = await runProgram('sh', ['-c', `touch ${outside}/control && echo wrote`], { uid: 65534, gid: 65534, cwd: job });
+    const control = await runProgram('sh', ['-c', `touch ${outside}/control && echo wrote`], { uid: OTHER, gid: OTHER, cwd: job });
     expect(control.stdout).toBe('wrote\n');
     const r = await runProgram(process.execPath, [BIN, '--audit-log', '-', '--', 'sh', '-c',
       `grep -E '^(NoNewPrivs|Seccomp|Seccomp_filters):' /proc/self/status; touch ${outside}/x 2>/dev/null && echo wrote-outside; echo done`,
-    ], { uid: 65534, gid: 65534, cwd: job });
+    ], { uid: OTHER, gid: OTHER, cwd: job });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^NoNewPrivs:\s+1$/m);
     expect(r.stdout).toMatch(/^Seccomp:\s+2$/m);
@@ -324,7 +329,7 @@ describe('started by nobody: the run\'s init and the target, measured from insid
       noNewPrivs: true,
       seccomp: { installed: true, filters: 1 },
       landlock: { abi: expect.any(Number) },
-      identity: { uid: 65534 },
+      identity: { uid: OTHER },
     });
   });
 });
