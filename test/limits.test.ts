@@ -288,6 +288,10 @@ describe('processes, files, file size, core', () => {
     expect(r.stdout).toMatch(/^Max data size\s+314572800\s+314572800\s+bytes/m);
     expect(r.stdout).toMatch(/^Max open files\s+99\s+99\s+files/m);
     expect(r.stdout).toMatch(/^Max file size\s+2097152\s+2097152\s+bytes/m);
+    // RLIMIT_DATA does not count the main thread's stack: under --memory it has a hard bound too.
+    expect(r.stdout).toMatch(/^Max stack size\s+8388608\s+8388608\s+bytes/m);
+    const small = await worm(['--memory', '4M', '--', 'cat', '/proc/self/limits']);
+    expect(small.stdout).toMatch(/^Max stack size\s+4194304\s+4194304\s+bytes/m);
   });
 });
 
