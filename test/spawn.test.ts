@@ -233,7 +233,7 @@ describe('supervision of the process tree', () => {
 });
 
 describe('the supervisor is hardened too', () => {
-  it.concurrent('while the target runs, worm-run is under a seccomp filter with no_new_privs, and so is the target', async () => {
+  it.concurrent('while the target runs, worm-run is under a seccomp filter with no_new_privs, and so are the run\'s init and the target', async () => {
     const tag = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
     const p = startWorm(['--', 'sh', '-c', `echo ready; exec sleep ${tag}`]);
     try {
@@ -248,6 +248,10 @@ describe('the supervisor is hardened too', () => {
       const target = procStatus(pid)!;
       // The target's parent is the run's init, worm-run's child.
       expect(procStatus(Number(target.PPid))!.PPid).toBe(String(p.pid));
+      // init filters itself too (it never starts a program nor needs the network).
+      const init = procStatus(Number(target.PPid))!;
+      expect(init.Seccomp).toBe('2');
+      expect(init.NoNewPrivs).toBe('1');
       expect(target.Seccomp).toBe('2');
       expect(target.NoNewPrivs).toBe('1');
       expect(Number(target.Seccomp_filters)).toBeGreaterThanOrEqual(1);
