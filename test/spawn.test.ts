@@ -232,6 +232,30 @@ describe('supervision of the process tree', () => {
   });
 });
 
+describe('the target does not outlive the run\'s init', () => {
+  for (const who of [{ name: 'root target', args: [] as string[] }, { name: 'target as another user (--user)', args: ['--user', '64126', '--group', '64126'] }]) {
+    const needs = who.args.length > 0 && !IS_ROOT ? [{ ok: false, reason: '--user needs worm-run to run as root' }] : [];
+    itWith(needs, `without namespaces, ${who.name}: init SIGKILLed from outside takes the target with it (its parent-death signal, set again after every change of credentials)`, async () => {
+      // init gets no chance to kill anything: only the target's own PR_SET_PDEATHSIG ends it.
+      const tag = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
+      const p = startWorm(['--namespaces', 'off', '--fs', 'off', ...who.args, '--', 'sh', '-c', `echo "init $PPID"; exec sleep ${tag}`], { cwd: '/' });
+      let target = 0;
+      try {
+        const init = Number((await p.waitFor(/init (\d+)/))[1]);
+        expect(await eventually(() => pidsWithArgs('sleep', tag).length === 1, 3000)).toBe(true);
+        target = pidsWithArgs('sleep', tag)[0]!;
+        expect(procStatus(target)!.PPid).toBe(String(init));
+        process.kill(init, 'SIGKILL');
+        expect(await eventually(() => !alive(target), 5000), `target ${target} outlived its init`).toBe(true);
+      } finally {
+        if (target && alive(target)) process.kill(target, 'SIGKILL');
+        p.kill('SIGKILL');
+        await p.done;
+      }
+    });
+  }
+});
+
 describe('the supervisor is hardened too', () => {
   it.concurrent('while the target runs, worm-run is under a seccomp filter with no_new_privs, and so are the run\'s init and the target', async () => {
     const tag = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
