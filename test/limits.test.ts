@@ -297,7 +297,7 @@ describe('processes, files, file size, core', () => {
 
 describe('a root target', () => {
   it.runIf(process.getuid?.() === 0)('cannot raise its own hard limits (it runs without CAP_SYS_RESOURCE), nor renice the host', async () => {
-    const r = await worm(['--cpu', '2', '--max-files', '64', '--', 'sh', '-c', 'ulimit -t 100 || echo cpu-kept; ulimit -n 4096 || echo files-kept; grep CapEff /proc/self/status']);
+    const r = await worm(['--cpu', '2', '--max-files', '64', '--', 'sh', '-c', 'ulimit -t 100 || echo cpu-kept; ulimit -n 4096 || echo files-kept; grep -E "^Cap(Eff|Prm|Bnd):" /proc/self/status']);
     expect(r.stdout).toMatch(/^cpu-kept$/m);
     expect(r.stdout).toMatch(/^files-kept$/m);
     const capEff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(r.stdout)![1]}`);
@@ -305,6 +305,11 @@ describe('a root target', () => {
       expect((capEff >> cap) & 1n, `capability ${cap}`).toBe(0n);
     }
     expect((capEff >> 1n) & 1n).toBe(1n); // DAC_OVERRIDE: root's files stay root's
+    // Gone from the permitted and the bounding set too, so nothing the target executes gets them back.
+    for (const field of ['CapPrm', 'CapBnd']) {
+      const caps = BigInt(`0x${new RegExp(`^${field}:\\s+([0-9a-f]+)$`, 'm').exec(r.stdout)![1]}`);
+      for (const cap of [21n, 24n, 23n, 38n, 19n, 27n]) expect((caps >> cap) & 1n, `${field} capability ${cap}`).toBe(0n);
+    }
     // Control: the same shell as root without worm-run raises them, where this machine gives
     // root CAP_SYS_RESOURCE at all (a container may not: then the capability bits above are the proof).
     const bare = await runProgram('sh', ['-c', 'ulimit -t 2; ulimit -t 100 && echo raised; grep CapEff /proc/self/status']);
