@@ -17,7 +17,7 @@ import type { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { escapeForTerminal } from '../dist/audit/escape.js';
 import {
-  IS_ROOT, STACK_FRAME, VERSION, auditLines, startWorm, tempDir, worm,
+  IS_ROOT, PYTHON, STACK_FRAME, VERSION, auditLines, startWorm, tempDir, worm,
 } from './helpers/run.js';
 
 let dir = '';
@@ -101,6 +101,25 @@ describe('--audit-log <file>', () => {
     }
     expect(exit.maxRssKb as number).toBeGreaterThan(0);
     expect(exit.wallMs as number).toBeLessThanOrEqual(t1 - t0);
+  });
+
+  it.concurrent('the exit record carries the CPU and wall time the target really used, not zeros', async () => {
+    const log = fresh('usage.jsonl');
+    // The target spends 300 ms of its own CPU time (counted by the kernel, whatever the load),
+    // so at least 300 ms of wall time pass as well.
+    const burn = 'import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass';
+    const t0 = Date.now();
+    const r = await worm(['--audit-log', log, '--', PYTHON, '-c', burn]);
+    const t1 = Date.now();
+    expect(r.code).toBe(0);
+    const exit = auditLines(readFileSync(log, 'utf8')).find((l) => l.event === 'exit')!;
+    const cpu = (exit.userMs as number) + (exit.systemMs as number);
+    expect(cpu).toBeGreaterThanOrEqual(250);
+    expect(exit.userMs as number).toBeGreaterThan(0);
+    expect(exit.wallMs as number).toBeGreaterThanOrEqual(300);
+    expect(exit.wallMs as number).toBeLessThanOrEqual(t1 - t0);
+    const run = exit.runUsage as { userMs: number; systemMs: number };
+    expect(run.userMs + run.systemMs).toBeGreaterThanOrEqual(250);
   });
 
   it.concurrent('appends: a second run adds its own start/exit with a new run id', async () => {

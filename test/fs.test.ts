@@ -60,6 +60,45 @@ afterAll(() => {
   if (otherMade) rmSync(OTHER, { recursive: true, force: true });
 });
 
+/**
+ * A container secret (Docker's and Compose's /run/secrets), planted as root when the machine has
+ * none: /run/secrets is then made for this file, holding only a marker named after this process,
+ * and removed after it (stale markers of dead test runs too). A machine with real secrets there
+ * is left alone.
+ */
+const RUN_SECRETS = '/run/secrets';
+const RUN_SECRET = join(RUN_SECRETS, `wr-fstest-${process.pid}`);
+const staleOnly = () => readdirSync(RUN_SECRETS).every((e) => /^wr-fstest-\d+$/.test(e));
+const runSecrets = {
+  ok: isRoot && (!existsSync(RUN_SECRETS) || staleOnly()),
+  reason: isRoot ? `${RUN_SECRETS} holds this machine's own secrets: nothing is planted there` : 'only root can plant a file in /run/secrets',
+};
+let runSecretMarker = '';
+
+beforeAll(() => {
+  if (!runSecrets.ok) return;
+  mkdirSync(RUN_SECRETS, { recursive: true, mode: 0o700 });
+  for (const e of readdirSync(RUN_SECRETS)) {
+    try {
+      process.kill(Number(e.slice('wr-fstest-'.length)), 0);
+    } catch {
+      rmSync(join(RUN_SECRETS, e), { force: true });
+    }
+  }
+  runSecretMarker = `RUNSECRET-${Math.random().toString(36).slice(2)}`;
+  writeFileSync(RUN_SECRET, `${runSecretMarker}\n`, { mode: 0o600 });
+});
+
+afterAll(() => {
+  if (!runSecretMarker) return;
+  rmSync(RUN_SECRET, { force: true });
+  try {
+    if (readdirSync(RUN_SECRETS).length === 0) rmSync(RUN_SECRETS, { recursive: true, force: true });
+  } catch {
+    // gone already
+  }
+});
+
 const secretsIn = (home: string): Op[] => SECRET_FILES.map((s) => ({ op: 'read', path: join(home, s) }));
 
 /** Runs the same ops sandboxed (in world a) and as the control (in world b); returns both results. */
@@ -139,6 +178,20 @@ describe.each(variants())('filesystem confinement: $name', (v) => {
       try {
         expect(ctl.map((x) => x.ok)).toEqual([true, true]);
         expectResults(ops(), got, ['EACCES', true]);
+      } finally {
+        a.cleanup();
+        b.cleanup();
+      }
+    });
+
+  itWith([...v.needs, runSecrets, ...(v.target === 'root' ? [] : [{ ok: false, reason: 'only root reads the planted secret without worm-run' }])],
+    'a root target cannot read a container secret (/run/secrets, also as /var/run/secrets)', async () => {
+      const ops = (): Op[] => [{ op: 'read', path: RUN_SECRET }, { op: 'read', path: join('/var/run/secrets', `wr-fstest-${process.pid}`) }];
+      const { a, b, r, got, ctl } = await sandboxedAndControl(v, ops);
+      try {
+        expect(ctl.map((x) => x.ok)).toEqual([true, true]);
+        expect(got.map((x) => x.ok)).toEqual([false, false]);
+        expect(r.stdout + r.stderr).not.toContain(runSecretMarker);
       } finally {
         a.cleanup();
         b.cleanup();

@@ -183,6 +183,28 @@ describe('timeout', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('the grace before SIGKILL is the one asked for, by --kill-after and by the policy file, not the default 2 s', async () => {
+    // Every process of the target ignores SIGTERM, so only the SIGKILL after the grace ends the
+    // run: timeout 200 ms + grace 200 ms. With the default grace the run would last 2.2 s.
+    const script = "trap '' TERM; sleep 30";
+    const policy = join(dir, 'kill-after.json');
+    writeFileSync(policy, JSON.stringify({ limits: { timeout: '200ms', killAfter: '200ms' } }));
+    const runs = [
+      ['--timeout', '200ms', '--kill-after', '200ms'],
+      ['--config', policy],
+    ].map(async (args) => {
+      const log = logPath();
+      const r = await worm([...args, '--audit-log', log, '--', 'sh', '-c', script]);
+      return { args, r, exit: audit(log).exit! };
+    });
+    for (const { args, r, exit } of await Promise.all(runs)) {
+      expect(r.code, args.join(' ')).toBe(124);
+      expect(exit, args.join(' ')).toMatchObject({ limit: 'timeout', signal: 'SIGKILL' });
+      expect(exit.wallMs as number, args.join(' ')).toBeGreaterThanOrEqual(400);
+      expect(exit.wallMs as number, args.join(' ')).toBeLessThan(1700);
+    }
+  });
+
   it('reports nothing for a program that finishes in time', async () => {
     const log = logPath();
     const r = await worm(['--timeout', '10s', '--audit-log', log, '--', 'sleep', '0.2']);
@@ -277,12 +299,16 @@ describe('processes, files, file size, core', () => {
     expect(r.stdout).toMatch(/^Max data size\s+314572800\s+314572800\s+bytes/m);
     expect(r.stdout).toMatch(/^Max open files\s+99\s+99\s+files/m);
     expect(r.stdout).toMatch(/^Max file size\s+2097152\s+2097152\s+bytes/m);
+    // RLIMIT_DATA does not count the main thread's stack: under --memory it has a hard bound too.
+    expect(r.stdout).toMatch(/^Max stack size\s+8388608\s+8388608\s+bytes/m);
+    const small = await worm(['--memory', '4M', '--', 'cat', '/proc/self/limits']);
+    expect(small.stdout).toMatch(/^Max stack size\s+4194304\s+4194304\s+bytes/m);
   });
 });
 
 describe('a root target', () => {
   it.runIf(process.getuid?.() === 0)('cannot raise its own hard limits (it runs without CAP_SYS_RESOURCE), nor renice the host', async () => {
-    const r = await worm(['--cpu', '2', '--max-files', '64', '--', 'sh', '-c', 'ulimit -t 100 || echo cpu-kept; ulimit -n 4096 || echo files-kept; grep CapEff /proc/self/status']);
+    const r = await worm(['--cpu', '2', '--max-files', '64', '--', 'sh', '-c', 'ulimit -t 100 || echo cpu-kept; ulimit -n 4096 || echo files-kept; grep -E "^Cap(Eff|Prm|Bnd):" /proc/self/status']);
     expect(r.stdout).toMatch(/^cpu-kept$/m);
     expect(r.stdout).toMatch(/^files-kept$/m);
     const capEff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(r.stdout)![1]}`);
@@ -290,6 +316,11 @@ describe('a root target', () => {
       expect((capEff >> cap) & 1n, `capability ${cap}`).toBe(0n);
     }
     expect((capEff >> 1n) & 1n).toBe(1n); // DAC_OVERRIDE: root's files stay root's
+    // Gone from the permitted and the bounding set too, so nothing the target executes gets them back.
+    for (const field of ['CapPrm', 'CapBnd']) {
+      const caps = BigInt(`0x${new RegExp(`^${field}:\\s+([0-9a-f]+)$`, 'm').exec(r.stdout)![1]}`);
+      for (const cap of [21n, 24n, 23n, 38n, 19n, 27n]) expect((caps >> cap) & 1n, `${field} capability ${cap}`).toBe(0n);
+    }
     // Control: the same shell as root without worm-run raises them, where this machine gives
     // root CAP_SYS_RESOURCE at all (a container may not: then the capability bits above are the proof).
     const bare = await runProgram('sh', ['-c', 'ulimit -t 2; ulimit -t 100 && echo raised; grep CapEff /proc/self/status']);

@@ -232,8 +232,32 @@ describe('supervision of the process tree', () => {
   });
 });
 
+describe('the target does not outlive the run\'s init', () => {
+  for (const who of [{ name: 'root target', args: [] as string[] }, { name: 'target as another user (--user)', args: ['--user', '64126', '--group', '64126'] }]) {
+    const needs = who.args.length > 0 && !IS_ROOT ? [{ ok: false, reason: '--user needs worm-run to run as root' }] : [];
+    itWith(needs, `without namespaces, ${who.name}: init SIGKILLed from outside takes the target with it (its parent-death signal, set again after every change of credentials)`, async () => {
+      // init gets no chance to kill anything: only the target's own PR_SET_PDEATHSIG ends it.
+      const tag = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
+      const p = startWorm(['--namespaces', 'off', '--fs', 'off', ...who.args, '--', 'sh', '-c', `echo "init $PPID"; exec sleep ${tag}`], { cwd: '/' });
+      let target = 0;
+      try {
+        const init = Number((await p.waitFor(/init (\d+)/))[1]);
+        expect(await eventually(() => pidsWithArgs('sleep', tag).length === 1, 3000)).toBe(true);
+        target = pidsWithArgs('sleep', tag)[0]!;
+        expect(procStatus(target)!.PPid).toBe(String(init));
+        process.kill(init, 'SIGKILL');
+        expect(await eventually(() => !alive(target), 5000), `target ${target} outlived its init`).toBe(true);
+      } finally {
+        if (target && alive(target)) process.kill(target, 'SIGKILL');
+        p.kill('SIGKILL');
+        await p.done;
+      }
+    });
+  }
+});
+
 describe('the supervisor is hardened too', () => {
-  it.concurrent('while the target runs, worm-run is under a seccomp filter with no_new_privs, and so is the target', async () => {
+  it.concurrent('while the target runs, worm-run is under a seccomp filter with no_new_privs, and so are the run\'s init and the target', async () => {
     const tag = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
     const p = startWorm(['--', 'sh', '-c', `echo ready; exec sleep ${tag}`]);
     try {
@@ -248,6 +272,10 @@ describe('the supervisor is hardened too', () => {
       const target = procStatus(pid)!;
       // The target's parent is the run's init, worm-run's child.
       expect(procStatus(Number(target.PPid))!.PPid).toBe(String(p.pid));
+      // init filters itself too (it never starts a program nor needs the network).
+      const init = procStatus(Number(target.PPid))!;
+      expect(init.Seccomp).toBe('2');
+      expect(init.NoNewPrivs).toBe('1');
       expect(target.Seccomp).toBe('2');
       expect(target.NoNewPrivs).toBe('1');
       expect(Number(target.Seccomp_filters)).toBeGreaterThanOrEqual(1);
@@ -279,5 +307,57 @@ describe('the supervisor is hardened too', () => {
       p.kill('SIGTERM');
       await p.done;
     }
+  });
+});
+
+describe('started by an unprivileged user: the run\'s init and the target, measured from inside and outside', () => {
+  /**
+   * A uid of its own rather than nobody's (no passwd entry, as a pod's): tests that count
+   * nobody's processes (--max-procs) run at the same time. It can run worm-run when nobody can.
+   */
+  const OTHER = 64125;
+  itWith([nobodyCanRunWormRun()], 'the run\'s init (a copy of the supervisor) is not dumpable from its first instruction: its /proc files are root\'s, its own user cannot read them', async () => {
+    // Without a PID namespace init keeps the supervisor's dumpable flag as it was at the
+    // clone; the supervisor hardens itself only later. $PPID of the target shell is init.
+    const tag = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
+    const p = startProgram(process.execPath, [BIN, '--fs', 'off', '--namespaces', 'off', '--', 'sh', '-c', `echo "init $PPID"; exec sleep ${tag}`], { uid: OTHER, gid: OTHER, cwd: '/' });
+    try {
+      const init = Number((await p.waitFor(/init (\d+)/))[1]);
+      expect(init).not.toBe(p.pid);
+      expect(procStatus(init)!.Uid.split(/\s+/)[0]).toBe(String(OTHER));
+      expect(statSync(`/proc/${init}/environ`).uid).toBe(0);
+      const peek = await runProgram('sh', ['-c', `cat /proc/${init}/environ >/dev/null && echo init-readable; head -c1 /proc/${init}/mem >/dev/null 2>&1 || echo mem-refused`], { uid: OTHER, gid: OTHER, cwd: '/' });
+      expect(peek.stdout).toBe('mem-refused\n');
+      expect(peek.stderr).toMatch(/Permission denied/);
+    } finally {
+      p.kill('SIGTERM');
+      await p.done;
+    }
+  });
+  itWith([nobodyCanRunWormRun()], 'no_new_privs, the filter and Landlock hold in the target also where the kernel would not insist on no_new_privs (a user namespace): the start record\'s measurements and the target\'s own /proc agree', async () => {
+    // In its user namespace the target has every capability, so seccomp and Landlock would
+    // install without no_new_privs: only its measurement shows it missing.
+    const job = tempDir();
+    const outside = tempDir();
+    chmodSync(job, 0o777);
+    chmodSync(outside, 0o777);
+    const control = await runProgram('sh', ['-c', `touch ${outside}/control && echo wrote`], { uid: OTHER, gid: OTHER, cwd: job });
+    expect(control.stdout).toBe('wrote\n');
+    const r = await runProgram(process.execPath, [BIN, '--audit-log', '-', '--', 'sh', '-c',
+      `grep -E '^(NoNewPrivs|Seccomp|Seccomp_filters):' /proc/self/status; touch ${outside}/x 2>/dev/null && echo wrote-outside; echo done`,
+    ], { uid: OTHER, gid: OTHER, cwd: job });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^NoNewPrivs:\s+1$/m);
+    expect(r.stdout).toMatch(/^Seccomp:\s+2$/m);
+    expect(r.stdout).toMatch(/^Seccomp_filters:\s+1$/m);
+    expect(r.stdout).not.toMatch(/wrote-outside/);
+    expect(r.stdout).toMatch(/^done$/m);
+    const start = auditLines(r.stderr).find((l) => l.event === 'start') as { protections: Record<string, unknown> };
+    expect(start.protections).toMatchObject({
+      noNewPrivs: true,
+      seccomp: { installed: true, filters: 1 },
+      landlock: { abi: expect.any(Number) },
+      identity: { uid: OTHER },
+    });
   });
 });
