@@ -50,6 +50,10 @@ constexpr int kChannelGraceMs = 500;
 
 // What one read of the guard channel takes (a pipe holds 64 KiB).
 constexpr size_t kChannelChunk = 65536;
+// At most this much of the channel waits for JavaScript; while it does, the channel is not read
+// and the monitor looks again every kChannelPauseMs.
+constexpr long long kChannelQueueMax = 1 << 20;
+constexpr int kChannelPauseMs = 5;
 
 struct AddonData {
   Napi::FunctionReference runHandle;
@@ -61,6 +65,7 @@ struct Event {
   double elapsedMs = 0;  // kExit, kTimeout: since go(), by the monotonic clock
   std::vector<Refusal> refusals;
   std::string data;  // kChannel: bytes as read, lines split in JavaScript
+  std::shared_ptr<RunState> queuedIn;  // kChannel: whose channelQueued counts data
   TargetExit exit{};
   RunEnd end{};
   int initStatus = 0;
@@ -130,6 +135,7 @@ void Deliver(Napi::Env env, Napi::Function cb, Event* ev) {
     } else if (ev->kind == Event::kChannel) {
       o.Set("type", Napi::String::New(env, "channel"));
       o.Set("data", Napi::Buffer<char>::Copy(env, ev->data.data(), ev->data.size()));
+      if (ev->queuedIn) ev->queuedIn->channelQueued -= static_cast<long long>(ev->data.size());
     } else if (ev->kind == Event::kExit) {
       o.Set("type", Napi::String::New(env, "exit"));
       o.Set("elapsedMs", Napi::Number::New(env, ev->elapsedMs));
@@ -205,8 +211,11 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
     }
     auto* ev = new Event{Event::kChannel};
     ev->data.assign(chunk.data(), static_cast<size_t>(n));
+    ev->queuedIn = s;
+    s->channelQueued += n;
     post(ev);
   };
+  auto channelPaused = [&] { return s->channelQueued.load() > kChannelQueueMax; };
   // The wall clock: SIGTERM to every process at the deadline, init told to end the run after
   // the grace, init SIGKILLed if it has not within kEndGraceNs.
   enum { kIdle, kArmed, kTermed, kEnding, kKilled } clock = kIdle;
@@ -239,8 +248,10 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
     }
     int wait = -1;
     if (clock != kIdle && clock != kKilled) wait = static_cast<int>((next - now + 999999) / 1000000);
+    const bool paused = s->channel >= 0 && channelPaused();
+    if (paused && (wait < 0 || wait > kChannelPauseMs)) wait = kChannelPauseMs;
     struct pollfd fds[4] = {{s->status, POLLIN, 0}, {listening ? s->listener->fd() : -1, POLLIN, 0},
-                            {s->channel, POLLIN, 0}, {waking ? s->wake[0] : -1, POLLIN, 0}};
+                            {paused ? -1 : s->channel, POLLIN, 0}, {waking ? s->wake[0] : -1, POLLIN, 0}};
     int r = poll(fds, 4, wait);
     if (r < 0) {
       if (errno == EINTR) continue;
@@ -316,6 +327,10 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
     timespec now{};
     clock_gettime(CLOCK_MONOTONIC, &now);
     long left = kChannelGraceMs - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+    if (left > 0 && channelPaused()) {
+      poll(nullptr, 0, kChannelPauseMs);
+      continue;
+    }
     struct pollfd pfd = {s->channel, POLLIN, 0};
     int r = left > 0 ? poll(&pfd, 1, static_cast<int>(left)) : 0;
     if (r < 0 && errno == EINTR) continue;

@@ -23,6 +23,9 @@ struct RunState {
   int ctl = -1, cmd = -1, status = -1;
   // The read end of the guard channel, the monitor thread's once watch() is given it.
   int channel = -1;
+  // Bytes of the channel read but not yet handed to JavaScript: reading stops above a bound, so
+  // a target flooding the channel fills the pipe (and blocks itself), not worm-run's memory.
+  std::atomic<long long> channelQueued{0};
   std::unique_ptr<Listener> listener;
   std::mutex mu;
   bool reaped = false;   // init collected: its pid may be reused, never signal it again

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Script } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { ROOT, STACK_FRAME, auditLines, runProgram, tempDir, worm } from './helpers/run.js';
+import { ROOT, STACK_FRAME, auditLines, procStatus, runProgram, startWorm, tempDir, worm } from './helpers/run.js';
 
 describe('the supervisor loads no code from the installation once the target runs', () => {
   it('a planted node_modules/pino is never loaded (pino is bundled; the trail opens before the target starts)', async () => {
@@ -99,5 +99,37 @@ describe("the supervisor's own filter", () => {
     expect(sup).not.toContain('io_uring_enter');
     expect(target).toContain('io_uring_enter');
     expect(target).not.toContain('execve');
+  });
+});
+
+describe('the guard channel', () => {
+  it("a target flooding it fills the pipe and blocks itself, not the supervisor's memory; the run still ends with its exit record", async () => {
+    const dir = tempDir('worm-run-flood-');
+    const script = join(dir, 'flood.cjs');
+    // fd 3 is the channel a Node target's guard reports on; the target may write anything to it.
+    writeFileSync(script, `
+      const fs = require('fs');
+      const b = Buffer.alloc(65536, 'x');
+      const end = Date.now() + 3000;
+      let n = 0;
+      while (Date.now() < end) { fs.writeSync(3, b); n++; }
+      console.log('wrote', n);
+    `);
+    const log = join(dir, 'trail.jsonl');
+    const p = startWorm(['--audit-log', log, script], { cwd: dir });
+    let peakKb = 0;
+    for (let i = 0; i < 25; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const rss = /^(\d+) kB$/.exec(procStatus(p.pid)?.VmRSS ?? '');
+      if (rss) peakKb = Math.max(peakKb, Number(rss[1]));
+    }
+    const out = await p.done;
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/^wrote \d+$/m);
+    // Unbounded, the supervisor held the flood: over 1 GB after 4 s.
+    expect(peakKb).toBeGreaterThan(0);
+    expect(peakKb).toBeLessThan(300 * 1024);
+    const exit = auditLines(readFileSync(log, 'utf8')).find((l) => l.event === 'exit');
+    expect(exit).toMatchObject({ status: 0, guardChannel: { garbage: expect.any(Number) } });
   });
 });
