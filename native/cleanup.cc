@@ -25,7 +25,7 @@ long RawFork() { return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }
     syscall(SYS_dup3, readEnd, 0, 0);
   }
   syscall(SYS_close_range, 1, ~0U, 0);
-  int null = static_cast<int>(syscall(SYS_open, "/dev/null", O_RDWR));
+  int null = static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR));
   if (null >= 0 && null != 1) syscall(SYS_dup3, null, 1, 0);
   if (null >= 0 && null != 2) syscall(SYS_dup3, null, 2, 0);
   syscall(SYS_chdir, "/");
