@@ -1,6 +1,7 @@
 #include "cleanup.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,10 +20,17 @@ namespace {
 // async-signal-safe code (raw system calls, memory prepared before the copy).
 long RawFork() { return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }
 
-[[noreturn]] void Helper(int readEnd, char* const argv[], char* const envp[]) {
-  // Nothing of the process but the pipe: no terminal, no caller's pipe held open.
-  if (readEnd != 0) {
-    syscall(SYS_dup3, readEnd, 0, 0);
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+// Waits until the process is gone: its pidfd becomes readable when it exits, or (kernels
+// before pidfd_open) the pipe it holds reaches EOF. The pidfd is the helper's own: nothing the
+// script does can end the wait early, short of exiting.
+[[noreturn]] void Helper(int waitFd, bool isPidfd, char* const argv[], char* const envp[]) {
+  // Nothing of the process but what it waits on: no terminal, no caller's pipe held open.
+  if (waitFd != 0) {
+    syscall(SYS_dup3, waitFd, 0, 0);
   }
   syscall(SYS_close_range, 1, ~0U, 0);
   int null = static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR));
@@ -31,10 +39,18 @@ long RawFork() { return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }
   syscall(SYS_chdir, "/");
   // Its own session: the caller's terminal signals (Ctrl-C) do not end it before its work.
   syscall(SYS_setsid);
-  char buf[64];
-  for (;;) {
-    long n = syscall(SYS_read, 0, buf, sizeof buf);
-    if (n == 0 || (n < 0 && errno != EINTR)) break;
+  if (isPidfd) {
+    for (;;) {
+      struct pollfd pfd = {0, POLLIN, 0};
+      long r = syscall(SYS_ppoll, &pfd, 1, nullptr, nullptr, 0);
+      if (r > 0 || (r < 0 && errno != EINTR)) break;
+    }
+  } else {
+    char buf[64];
+    for (;;) {
+      long n = syscall(SYS_read, 0, buf, sizeof buf);
+      if (n == 0 || (n < 0 && errno != EINTR)) break;
+    }
   }
   syscall(SYS_execve, argv[0], argv, envp);
   syscall(SYS_exit_group, 127);
@@ -51,28 +67,31 @@ Napi::Value RemoveWhenGone(const Napi::CallbackInfo& info) {
   std::string rm = "/bin/rm", flags = "-rf", end = "--";
   char* argv[] = {rm.data(), flags.data(), end.data(), path.data(), nullptr};
   char* envp[] = {nullptr};
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return ThrowErrno(env, "pipe2", errno);
+  // What the helper waits on: this process's pidfd, or a pipe this process holds.
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+  int fds[2] = {-1, -1};
+  if (pidfd < 0 && pipe2(fds, O_CLOEXEC) != 0) return ThrowErrno(env, "pipe2", errno);
+  const int waitFd = pidfd >= 0 ? pidfd : fds[0];
   long child = RawFork();
   if (child < 0) {
     int err = errno;
-    close(fds[0]);
-    close(fds[1]);
+    for (int fd : {pidfd, fds[0], fds[1]}) {
+      if (fd >= 0) close(fd);
+    }
     return ThrowErrno(env, "clone", err);
   }
   if (child == 0) {
     // The middle process exits at once, so the helper is nobody's child here: not in this
     // process's tree (which it kills at its end) and not its to collect.
-    syscall(SYS_close, fds[1]);
-    if (RawFork() == 0) Helper(fds[0], argv, envp);
+    if (fds[1] >= 0) syscall(SYS_close, fds[1]);
+    if (RawFork() == 0) Helper(waitFd, pidfd >= 0, argv, envp);
     syscall(SYS_exit_group, 0);
   }
-  close(fds[0]);
+  if (waitFd >= 0) close(waitFd);
   int status;
   while (waitpid(static_cast<pid_t>(child), &status, __WALL) < 0 && errno == EINTR) {
   }
-  // This end stays open (close-on-exec: the script's programs do not hold it) until the
-  // process is gone.
+  // The pipe's end (without a pidfd) stays open, close-on-exec, until the process is gone.
   return Napi::Number::New(env, fds[1]);
 }
 

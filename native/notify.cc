@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #ifndef SECCOMP_IOCTL_NOTIF_RECV
@@ -72,19 +73,26 @@ namespace {
 
 // Nothing about a process is cached between notifications: a pid's program changes at execve
 // and a pid is reused after exit, and a record must name the program that made the call.
+// A path or argv cut short says so: a prefix of a long path can be another program's.
+const char kCut[] = "...(cut)";
+
 std::string ExeOf(int tid) {
-  char link[512];
-  ssize_t n = readlink(("/proc/" + std::to_string(tid) + "/exe").c_str(), link, sizeof link - 1);
-  return n > 0 ? std::string(link, static_cast<size_t>(n)) : "";
+  char link[PATH_MAX + 1];
+  ssize_t n = readlink(("/proc/" + std::to_string(tid) + "/exe").c_str(), link, sizeof link);
+  if (n <= 0) return "";
+  if (static_cast<size_t>(n) == sizeof link) return std::string(link, PATH_MAX) + kCut;
+  return std::string(link, static_cast<size_t>(n));
 }
 
 std::string ArgvOf(int tid) {
-  std::string argv = ReadSmall("/proc/" + std::to_string(tid) + "/cmdline", kArgvCap);
+  std::string argv = ReadSmall("/proc/" + std::to_string(tid) + "/cmdline", kArgvCap + 1);
+  const bool cut = argv.size() > kArgvCap;
+  if (cut) argv.resize(kArgvCap);
   while (!argv.empty() && argv.back() == '\0') argv.pop_back();
   for (char& c : argv) {
     if (c == '\0') c = ' ';
   }
-  return argv;
+  return cut ? argv + kCut : argv;
 }
 
 // The notification names the calling thread; the record names its process.

@@ -220,6 +220,7 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
   // the grace, init SIGKILLed if it has not within kEndGraceNs.
   enum { kIdle, kArmed, kTermed, kEnding, kKilled } clock = kIdle;
   long long next = 0;
+  bool targetExited = false;
   bool waking = s->wake[0] >= 0;
   while (statusOpen) {
     long long now = MonoNs();
@@ -230,9 +231,13 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
     if (clock != kIdle && clock != kKilled && now >= next) {
       if (clock == kArmed) {
         SendCommand(s->cmd, kCmdSignalAll, SIGTERM);
-        auto* ev = new Event{Event::kTimeout};
-        ev->elapsedMs = (now - s->goNs.load()) / 1e6;
-        post(ev);
+        // After the target's own exit the run is already ending (init is collecting what it
+        // left): the clock only hurries that along, and the verdict stays the target's.
+        if (!targetExited) {
+          auto* ev = new Event{Event::kTimeout};
+          ev->elapsedMs = (now - s->goNs.load()) / 1e6;
+          post(ev);
+        }
         clock = kTermed;
         next = now + s->killAfterNs.load();
       } else if (clock == kTermed) {
@@ -282,6 +287,7 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
         continue;
       }
       if (type == kMsgTargetExit) {
+        targetExited = true;
         auto* ev = new Event{Event::kExit};
         ev->elapsedMs = (MonoNs() - s->goNs.load()) / 1e6;
         ev->exit.type = type;
@@ -462,7 +468,7 @@ Napi::Value RunHandle::Go(const Napi::CallbackInfo& info) {
 
 void RunHandle::Command(uint32_t type, int32_t arg) { SendCommand(state_->cmd, type, arg); }
 
-// deadline(timeoutMs, killAfterMs): from now, the monitor thread ends the run at the wall-clock
+// deadline(timeoutMs, killAfterMs): from go(), the monitor thread ends the run at the wall-clock
 // limit (SIGTERM to all, then init's end, then SIGKILL) and reports a 'timeout' event. Kept off
 // the event loop: with many runs in one process, a timer there fires late.
 Napi::Value RunHandle::Deadline(const Napi::CallbackInfo& info) {
@@ -470,9 +476,10 @@ Napi::Value RunHandle::Deadline(const Napi::CallbackInfo& info) {
   if (!info[0].IsNumber() || !info[1].IsNumber()) return ThrowType(env, "deadline(timeoutMs, killAfterMs)");
   auto& s = state_;
   if (!s->watching || s->wake[1] < 0) return ThrowType(env, "deadline(): call watch() first");
-  long long now = MonoNs();
+  // From when the target was told to go, as wallMs counts: the exec's own time is in the budget.
+  long long from = s->goNs.load() > 0 ? s->goNs.load() : MonoNs();
   s->killAfterNs = static_cast<long long>(info[1].As<Napi::Number>().DoubleValue() * 1e6);
-  s->deadlineNs = now + static_cast<long long>(info[0].As<Napi::Number>().DoubleValue() * 1e6);
+  s->deadlineNs = from + static_cast<long long>(info[0].As<Napi::Number>().DoubleValue() * 1e6);
   char b = 1;
   ssize_t n;
   do {

@@ -68,6 +68,29 @@ describe('--in-process', () => {
     }
   });
 
+  it('the script cannot make the TMPDIR helper remove the directory early by closing what it holds', async () => {
+    const p = script('tmpclose.cjs', `
+      const fs = require('fs');
+      const tmp = process.env.TMPDIR;
+      fs.writeFileSync(tmp + '/keep', 'x');
+      // Every pipe end this process alone holds (one descriptor per pipe), closed.
+      const ends = {};
+      for (const fd of fs.readdirSync('/proc/self/fd')) {
+        try { (ends[fs.readlinkSync('/proc/self/fd/' + fd)] ||= []).push(Number(fd)); } catch {}
+      }
+      let closed = 0;
+      for (const [link, fds] of Object.entries(ends)) {
+        if (link.startsWith('pipe:') && fds.length === 1 && fds[0] > 2) { fs.closeSync(fds[0]); closed++; }
+      }
+      const until = Date.now() + 500;
+      while (Date.now() < until) { /* give a helper time to act */ }
+      console.log(JSON.stringify({ closed, kept: fs.existsSync(tmp + '/keep') }));
+    `);
+    const r = await worm(['--in-process', p]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toMatchObject({ kept: true });
+  });
+
   it('runs an ESM entry point (import.meta.url, top-level await)', async () => {
     const p = script('main.mjs', `
       await new Promise((r) => setTimeout(r, 10));

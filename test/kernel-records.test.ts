@@ -6,7 +6,7 @@
  * and counted, a flood cannot delay the clock or fill the disk, and once nobody listens the
  * kernel answers ENOSYS: the call still fails.
  */
-import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildC } from './helpers/cc.js';
@@ -119,6 +119,26 @@ describe('refusals of programs the guard never sees are recorded', () => {
     const pids = new Set(k.map((x) => (x.by as { pid: number }).pid));
     expect(pids.size, JSON.stringify(k.map((x) => x.by))).toBe(1);
     expect((k[2]!.by as { argv: string }).argv).toMatch(/^perl -e use Socket/);
+  });
+
+  it.concurrent('a long path is named whole, not as a prefix that is another program; a long argv says it was cut', async () => {
+    const base = tempDir();
+    const deep = join(base, 'd'.repeat(200), 'd'.repeat(200), 'd'.repeat(80));
+    mkdirSync(join(deep, 'python3-evil'), { recursive: true });
+    // A harmless program whose path is a prefix of the attacker's (the old 511-byte cut).
+    copyFileSync('/bin/true', join(deep, 'python3'));
+    const evil = join(deep, 'python3-evil', 'attack');
+    copyFileSync(ATTACK, evil);
+    chmodSync(evil, 0o755);
+    const log = join(base, 'long.jsonl');
+    const longArg = 'A'.repeat(600);
+    await worm(['--audit-log', log, '--', evil, 'tcp', '9', longArg]);
+    const [k] = kernelRecords(readFileSync(log, 'utf8'));
+    expect((k!.by as { exe: string }).exe).toBe(evil);
+    const argv = (k!.by as { argv: string }).argv;
+    expect(argv.endsWith('...(cut)')).toBe(true);
+    expect(argv.length).toBe(512 + '...(cut)'.length);
+    expect(`${evil} tcp 9 ${longArg}`.startsWith(argv.slice(0, 512))).toBe(true);
   });
 
   it.concurrent("a Node refusal the guard makes is one record (the guard's): the kernel never sees the call", async () => {

@@ -7,6 +7,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { STACK_FRAME, auditLines, runProgram, tempDir, worm } from './helpers/run.js';
+import { buildC } from './helpers/cc.js';
 import { nodeMemoryFloor } from '../src/limits.js';
 import { startsUnder } from '../scripts/node-memory-floor.js';
 
@@ -203,6 +204,17 @@ describe('timeout', () => {
       expect(exit.wallMs as number, args.join(' ')).toBeGreaterThanOrEqual(400);
       expect(exit.wallMs as number, args.join(' ')).toBeLessThan(1700);
     }
+  });
+
+  it("a target that exits just before the deadline keeps its own status while the run's end crosses it", async () => {
+    // The child's 1.5 GiB takes the kernel a while to free once init kills it: before the fix,
+    // the clock fired during that and the run said 124 with the target's code 0.
+    const lateExit = buildC('late_exit');
+    const log = logPath();
+    const r = await worm(['--timeout', '1s', '--audit-log', log, '--', lateExit, '1536', '960']);
+    const exit = auditLines(readFileSync(log, 'utf8')).find((l) => l.event === 'exit');
+    expect(r.code, r.stderr).toBe(0);
+    expect(exit).toMatchObject({ code: 0, signal: null, status: 0, limit: null });
   });
 
   it('reports nothing for a program that finishes in time', async () => {
