@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { writeLine } from './audit.js';
+import { escapeControls } from './audit/escape.js';
 import { EXIT_WORM_FAILED, WormError } from './errors.js';
 import { native } from './native.js';
 import { CommanderError, outcome } from './cli/program.js';
@@ -43,7 +44,7 @@ async function program(argv: readonly string[]): Promise<Command> {
 function fail(e: unknown): number {
   if (e instanceof CommanderError) return e.exitCode; // help or version, already printed
   if (e instanceof WormError) {
-    writeLine(`worm-run: ${e.message}`);
+    writeLine(`worm-run: ${escapeControls(e.message)}`);
     return e.exitCode;
   }
   writeLine(`worm-run: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);

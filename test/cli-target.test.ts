@@ -44,6 +44,11 @@ describe('a command that is not on PATH', () => {
     const r = await worm(['no-such-tool-here'], { cwd: dir });
     expect(r).toMatchObject({ code: 127, stdout: '', stderr: 'worm-run: no-such-tool-here: command not found\n' });
   });
+
+  it.concurrent('a name with control characters is quoted escaped: one line, no terminal sequence', async () => {
+    const r = await worm(['./ev\x1b[31mil\nworm-run: all clear'], { cwd: dir });
+    expect(r).toMatchObject({ code: 127, stdout: '', stderr: 'worm-run: ./ev\\x1b[31mil\\nworm-run: all clear: No such file or directory\n' });
+  });
 });
 
 describe('a file the kernel cannot execute', () => {

@@ -19,3 +19,14 @@ export function escapeForTerminal(s: string): string {
     ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`
     : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
+
+/** Control characters and the reordering marks only: for worm-run's own messages, which quote
+ * names the operator gave (a command, a path) and keep their backslashes. */
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+export function escapeControls(s: string): string {
+  return s.replace(CONTROLS, (c) => NAMED[c] ?? (c.charCodeAt(0) <= 0xff
+    ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`
+    : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
