@@ -253,6 +253,22 @@ describe('with the default filesystem confinement', () => {
     });
   }
 
+  for (const ns of [[], ['--namespaces', 'off']]) {
+    it.concurrent(`${ns.length ? 'without namespaces' : 'in its own namespaces'}: a trail reached through a link in the working directory is refused (the target could point the link at a forged trail)`, async () => {
+      const cwd = tempDir();
+      const elsewhere = tempDir();
+      chmodSync(elsewhere, 0o700);
+      symlinkSync(elsewhere, join(cwd, 'ln'));
+      const r = await worm([...ns, '--audit-log', './ln/t.jsonl', '--', 'true'], { cwd });
+      expect(r.code).toBe(125);
+      expect(r.stderr).toMatch(/^worm-run: --audit-log \.\/ln\/t\.jsonl: refused: the target's user \(uid \d+\) can change the directory .* and could replace ln; /);
+      expect(existsSync(join(elsewhere, 't.jsonl'))).toBe(false);
+      // The same directory named by its real path is fine.
+      const ok = await worm([...ns, '--audit-log', join(elsewhere, 't.jsonl'), '--', 'true'], { cwd });
+      expect(ok.code, ok.stderr).toBe(0);
+    });
+  }
+
   it.concurrent('a trail deeper in the working directory: the directory holding it is read-only to the target', async () => {
     const cwd = tempDir();
     mkdirSync(join(cwd, 'logs'));

@@ -11,7 +11,7 @@
  * the working directory cannot be made). The summary says which way each protection holds.
  */
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { WormError, usageError } from '../errors.js';
 import { native } from '../native.js';
 import { GUARD_PRELOAD } from '../paths.js';
@@ -392,7 +392,9 @@ function checkWide(what: string, p: string): void {
 export function protectedPaths(paths: string[], writable: string[]): string[] {
   const out: string[] = [];
   for (const p of paths) {
-    const r = real(p) ?? resolve(p);
+    // A file that is not there yet is named through its directory's real path: a link on the
+    // way (one the target could replace) must not make a path outside look kept inside.
+    const r = real(p) ?? join(real(dirname(resolve(p))) ?? dirname(resolve(p)), basename(p));
     const root = writable.find((w) => r !== w && under(r, w));
     if (!root) continue;
     const rel = r.slice(root.length + (root === '/' ? 0 : 1)).split(sep);
