@@ -22,7 +22,7 @@ namespace worm {
 
 // Bumped whenever the functions below change, and checked by src/native.ts: a stale build or
 // prebuild fails with a clear message instead of a missing function halfway through a run.
-constexpr int kAddonAbi = 16;
+constexpr int kAddonAbi = 17;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abi", Napi::Number::New(env, kAddonAbi));
@@ -33,7 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNonDumpable", Napi::Function::New(env, SetNonDumpable, "setNonDumpable"));
   exports.Set("dropRootCapabilities", Napi::Function::New(env, DropRootCapabilitiesJs, "dropRootCapabilities"));
   exports.Set("containChildren", Napi::Function::New(env, ContainChildren, "containChildren"));
-  exports.Set("removeWhenGone", Napi::Function::New(env, RemoveWhenGone, "removeWhenGone"));
+  exports.Set("watchFromOutside", Napi::Function::New(env, WatchFromOutside, "watchFromOutside"));
   exports.Set("killDescendants", Napi::Function::New(env, KillDescendantsJs, "killDescendants"));
   exports.Set("isForegroundTty", Napi::Function::New(env, IsForegroundTty, "isForegroundTty"));
   exports.Set("guardTerminal", Napi::Function::New(env, GuardTerminal, "guardTerminal"));

@@ -5,11 +5,13 @@
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <string>
 
+#include "contain.h"
 #include "errors.h"
 
 namespace worm {
@@ -23,11 +25,14 @@ long RawFork() { return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 
 // Waits until the process is gone: its pidfd becomes readable when it exits, or (kernels
 // before pidfd_open) the pipe it holds reaches EOF. The pidfd is the helper's own: nothing the
 // script does can end the wait early, short of exiting.
-[[noreturn]] void Helper(int waitFd, bool isPidfd, char* const argv[], char* const envp[]) {
+[[noreturn]] void Helper(int waitFd, bool isPidfd, pid_t watched, long long killAtNs, char* const argv[], char* const envp[]) {
   // Nothing of the process but what it waits on: no terminal, no caller's pipe held open.
   if (waitFd != 0) {
     syscall(SYS_dup3, waitFd, 0, 0);
@@ -42,8 +47,27 @@ long RawFork() { return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }
   if (isPidfd) {
     for (;;) {
       struct pollfd pfd = {0, POLLIN, 0};
-      long r = syscall(SYS_ppoll, &pfd, 1, nullptr, nullptr, 0);
+      struct timespec left;
+      struct timespec* timeout = nullptr;
+      if (killAtNs > 0) {
+        struct timespec now;
+        syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &now);
+        long long ns = killAtNs - (now.tv_sec * 1000000000LL + now.tv_nsec);
+        if (ns < 0) ns = 0;
+        left.tv_sec = ns / 1000000000LL;
+        left.tv_nsec = ns % 1000000000LL;
+        timeout = &left;
+      }
+      long r = syscall(SYS_ppoll, &pfd, 1, timeout, nullptr, 0);
       if (r > 0 || (r < 0 && errno != EINTR)) break;
+      if (r == 0) {
+        // The wall clock's last resort, from outside: a process stopped (SIGSTOP from itself or
+        // its child) or otherwise deaf to its own watchdog is killed, stopped or not, what it
+        // started first (while it is still their subreaper, so none slips out to pid 1).
+        KillTreeOf(watched);
+        syscall(SYS_pidfd_send_signal, 0, SIGKILL, nullptr, 0);
+        killAtNs = 0;
+      }
     }
   } else {
     char buf[64];
@@ -52,23 +76,35 @@ long RawFork() { return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }
       if (n == 0 || (n < 0 && errno != EINTR)) break;
     }
   }
-  syscall(SYS_execve, argv[0], argv, envp);
-  syscall(SYS_exit_group, 127);
+  if (argv != nullptr) syscall(SYS_execve, argv[0], argv, envp);
+  syscall(SYS_exit_group, argv != nullptr ? 127 : 0);
   __builtin_unreachable();
 }
 
 }  // namespace
 
-Napi::Value RemoveWhenGone(const Napi::CallbackInfo& info) {
+Napi::Value WatchFromOutside(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString()) return ThrowType(env, "removeWhenGone(path)");
-  std::string path = info[0].As<Napi::String>().Utf8Value();
-  if (path.empty() || path[0] != '/') return ThrowType(env, "removeWhenGone(path): an absolute path");
+  if (!(info[0].IsString() || info[0].IsNull()) || !info[1].IsNumber()) {
+    return ThrowType(env, "watchFromOutside(path | null, killAfterMs)");
+  }
+  const bool remove = info[0].IsString();
+  std::string path = remove ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (remove && (path.empty() || path[0] != '/')) return ThrowType(env, "watchFromOutside(path): an absolute path");
+  const double killAfterMs = info[1].As<Napi::Number>().DoubleValue();
+  long long killAtNs = 0;
+  if (killAfterMs > 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    killAtNs = now.tv_sec * 1000000000LL + now.tv_nsec + static_cast<long long>(killAfterMs * 1e6);
+  }
   std::string rm = "/bin/rm", flags = "-rf", end = "--";
-  char* argv[] = {rm.data(), flags.data(), end.data(), path.data(), nullptr};
+  char* rmArgv[] = {rm.data(), flags.data(), end.data(), path.data(), nullptr};
+  char* const* argv = remove ? rmArgv : nullptr;
   char* envp[] = {nullptr};
   // What the helper waits on: this process's pidfd, or a pipe this process holds.
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+  const pid_t self = getpid();
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, self, 0));
   int fds[2] = {-1, -1};
   if (pidfd < 0 && pipe2(fds, O_CLOEXEC) != 0) return ThrowErrno(env, "pipe2", errno);
   const int waitFd = pidfd >= 0 ? pidfd : fds[0];
@@ -84,7 +120,7 @@ Napi::Value RemoveWhenGone(const Napi::CallbackInfo& info) {
     // The middle process exits at once, so the helper is nobody's child here: not in this
     // process's tree (which it kills at its end) and not its to collect.
     if (fds[1] >= 0) syscall(SYS_close, fds[1]);
-    if (RawFork() == 0) Helper(waitFd, pidfd >= 0, argv, envp);
+    if (RawFork() == 0) Helper(waitFd, pidfd >= 0, self, pidfd >= 0 ? killAtNs : 0, argv, envp);
     syscall(SYS_exit_group, 0);
   }
   if (waitFd >= 0) close(waitFd);

@@ -107,6 +107,23 @@ void SleepMs(long ms) {
 
 }  // namespace
 
+int KillTreeOf(pid_t root) {
+  // Static: this runs in a raw copy of a process whose stack may be small, and nothing else
+  // in that copy uses it.
+  static Tree t;
+  int found = 0;
+  for (int pass = 0; pass < 20; pass++) {
+    t.n = 0;
+    AddChildren(&t, root);
+    for (int i = 0; i < t.n; i++) AddChildren(&t, t.pids[i]);
+    if (t.n == 0) break;
+    for (int i = 0; i < t.n; i++) kill(t.pids[i], SIGKILL);
+    found = t.n > found ? t.n : found;
+    SleepMs(5);
+  }
+  return found;
+}
+
 int SignalDescendants(int sig) {
   Tree t;
   Collect(&t);

@@ -20,6 +20,11 @@ int SignalDescendants(int sig);
 // number of processes found besides `keep`; *passes the passes it took.
 int KillDescendants(int* passes, pid_t keep = 0, int* keptStatus = nullptr);
 
+// SIGKILLs every descendant of another process (root stays), pass after pass while it has any
+// that are not yet zombies it has not collected (at most 20 passes). For a watcher outside the
+// process's tree, before it kills root itself. Returns the most found in one pass.
+int KillTreeOf(pid_t root);
+
 }  // namespace worm
 
 #include <napi.h>

@@ -43,6 +43,9 @@ const TRUST_NOTE = 'in-process: records after this one are written from inside t
  * the script starts could be handed a ring and reach the network through it without a socket
  * call. The CLI then runs the script supervised instead (the stronger mode), and says so.
  */
+
+/** After the watchdog's own SIGKILL (timeout + kill-after), how long before the watcher outside ends the process. */
+const OUTSIDE_GRACE_MS = 2000;
 export function inProcessUnsafe(command: string[]): string | null {
   // Only a Node script can run inside this process; anything else runs supervised, as it would
   // have without the flag (a target that cannot be found is reported by the supervised path).
@@ -170,9 +173,13 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   const t0 = process.hrtime.bigint();
   // What the sandbox will let the script touch, which the trail's safety checks need too.
   const tmp = policy.fs.mode === 'off' ? null : makePrivateTmp(undefined);
-  // Confined, this process can empty its tmp directory but not remove it from /tmp: a helper
-  // started now (before the subreaper and Landlock) removes it once the process is gone.
-  if (tmp && !policy.fs.keepTmp) native.removeWhenGone(tmp.path);
+  // A watcher outside the sandbox, started now (before the subreaper and Landlock): the wall
+  // clock's last resort, which the native watchdog cannot be once the script (or its child)
+  // has stopped this process with SIGSTOP; and the tmp directory's removal, which this process,
+  // confined, can empty but not remove from /tmp.
+  const removeTmp = tmp && !policy.fs.keepTmp ? tmp.path : null;
+  const lastResortMs = policy.limits.timeoutMs === undefined ? 0 : policy.limits.timeoutMs + policy.limits.killAfterMs + OUTSIDE_GRACE_MS;
+  if (removeTmp !== null || lastResortMs > 0) native.watchFromOutside(removeTmp, lastResortMs);
   const homes = policy.fs.mode === 'off' ? [] : homeDirectories();
   const hidden = policy.fs.mode === 'off' ? [] : secretsPresent(policy.fs.hide, homes);
   const log = policy.audit.log;

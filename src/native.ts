@@ -283,7 +283,7 @@ export interface ShareTrailSpec {
 }
 
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 16;
+const ADDON_ABI = 17;
 
 interface Addon {
   abi: number;
@@ -293,7 +293,7 @@ interface Addon {
   containChildren(): void;
   dropRootCapabilities(): void;
   killDescendants(): number;
-  removeWhenGone(path: string): number;
+  watchFromOutside(path: string | null, killAfterMs: number): number;
   setNonDumpable(): void;
   isForegroundTty(fd: number): boolean;
   guardTerminal(): boolean;
@@ -371,10 +371,11 @@ export const native = {
   dropRootCapabilities: (): void => load().dropRootCapabilities(),
   killDescendants: (): number => load().killDescendants(),
   /**
-   * Removes path once this process is gone, by a helper outside its tree and Landlock domain
-   * (call before either exists). Returns the pipe's write end, held until then.
+   * A helper outside this process's tree and Landlock domain (call before either exists): it
+   * SIGKILLs this process if it is still there killAfterMs from now (0: never), and removes path
+   * (if given) once the process is gone.
    */
-  removeWhenGone: (path: string): number => load().removeWhenGone(path),
+  watchFromOutside: (path: string | null, killAfterMs: number): number => load().watchFromOutside(path, killAfterMs),
   setNonDumpable: (): void => load().setNonDumpable(),
   isForegroundTty: (fd: number): boolean => load().isForegroundTty(fd),
   /** CLI: ignore SIGTTOU/SIGTTIN and save the controlling terminal's state; true when there is one. */

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecorder, type Recorder } from './helpers/recorder.js';
-import { BIN, ROOT, auditLines, procStatus, runProgram, startWorm, tempDir, testEnv, worm } from './helpers/run.js';
+import { BIN, ROOT, auditLines, eventually, pidsWithArgs, procStatus, runProgram, startWorm, tempDir, testEnv, worm } from './helpers/run.js';
 
 const dir = tempDir('worm-run-inprocess-');
 function script(name: string, text: string): string {
@@ -89,6 +89,22 @@ describe('--in-process', () => {
     const r = await worm(['--in-process', p]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout.trim())).toMatchObject({ kept: true });
+  });
+
+  it('a script stopped by its own child (SIGSTOP) is still ended at the wall clock, from outside, with what it started', async () => {
+    const marker = String(1700 + Math.floor(Math.random() * 1000) + 0.5);
+    const p = script('stopped.cjs', `
+      require('child_process').spawn('/bin/sh', ['-c', 'kill -STOP ' + process.pid + '; exec sleep ${marker}'],
+        { detached: true, stdio: 'ignore' }).unref();
+      setInterval(() => {}, 1000);
+    `);
+    const t0 = Date.now();
+    const r = await worm(['--in-process', '--timeout', '1', '--kill-after', '500ms', p]);
+    // The watchdog is frozen with the process: the watcher outside kills it at timeout +
+    // kill-after + 2 s (no exit record then: it is SIGKILLed).
+    expect(r.signal).toBe('SIGKILL');
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(await eventually(() => pidsWithArgs('sleep', marker).length === 0, 3000)).toBe(true);
   });
 
   it('runs an ESM entry point (import.meta.url, top-level await)', async () => {
