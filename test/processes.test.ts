@@ -27,7 +27,7 @@ import { native } from '../src/native.js';
 import { buildC } from './helpers/cc.js';
 import { itWith, nobodyCanRunWormRun, pidNamespaces, type Feature } from './helpers/kernel.js';
 import {
-  BIN, FIXTURES, IS_ROOT, PYTHON, ROOT, STACK_FRAME, alive, auditLines, eventually, pidsWithArgs, runProgram,
+  BIN, FIXTURES, IS_ROOT, PYTHON, ROOT, STACK_FRAME, alive, auditLines, eventually, pidsWithArgs, procStatus, runProgram,
   startProgram, steps, tempDir, type Outcome, type Running,
 } from './helpers/run.js';
 
@@ -883,19 +883,6 @@ describe('4. the terminal (a pty made here, worm-run its foreground job)', () =>
     });
   }
 });
-
-function procStatus(pid: number): Record<string, string> | null {
-  try {
-    const out: Record<string, string> = {};
-    for (const line of readFileSync(`/proc/${pid}/status`, 'latin1').split('\n')) {
-      const i = line.indexOf(':');
-      if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
-    }
-    return out;
-  } catch {
-    return null;
-  }
-}
 
 // ---- 5. containment: nothing of the run outlives it ----------------------------------------
 
