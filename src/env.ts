@@ -29,7 +29,7 @@ export function defaultEnvPolicy(): EnvPolicy {
  * the programs they run. `--clear-env` is the strict form.
  */
 const SECRET_PARTS = new Set(['SECRET', 'SECRETS', 'PASSWORD', 'PASSWORDS', 'PASSWD', 'PASSPHRASE', 'CREDENTIAL',
-  'CREDENTIALS', 'APIKEY', 'PRIVATEKEY', 'COOKIE', 'COOKIES', 'BEARER']);
+  'CREDENTIALS', 'APIKEY', 'PRIVATEKEY', 'COOKIE', 'COOKIES', 'BEARER', 'AUTHTOKEN', 'NPMAUTHTOKEN', 'NPMAUTHIDENT']);
 const SECRET_PAIRS = [['API', 'KEY'], ['ACCESS', 'KEY'], ['SECRET', 'KEY'], ['PRIVATE', 'KEY'], ['CLIENT', 'SECRET'],
   ['ENCRYPTION', 'KEY'], ['SIGNING', 'KEY'], ['MASTER', 'KEY'], ['ACCESS', 'TOKEN'], ['AUTH', 'TOKEN'], ['API', 'TOKEN'],
   ['REFRESH', 'TOKEN'], ['ID', 'TOKEN'], ['BOT', 'TOKEN'], ['SESSION', 'TOKEN'], ['BEARER', 'TOKEN'], ['OAUTH', 'TOKEN'],
@@ -46,9 +46,12 @@ const SECRET_PREFIXES = ['AWS_', 'AZURE_', 'ARM_CLIENT_', 'GOOGLE_APPLICATION_CR
 const ALWAYS = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'TERM', 'TZ', 'TMPDIR', 'PWD',
   // Under a credential prefix but not secret, and programs fail without them (a CA bundle's path, a region).
   'AWS_CA_BUNDLE', 'AWS_REGION', 'AWS_DEFAULT_REGION']);
-/** npm's and yarn's settings from the environment: `npm_config__authToken`, `npm_config_//host/:_password`. */
+/**
+ * npm's and yarn's settings from the environment, where TOKEN alone and a last part AUTH are
+ * credentials: `npm_config_//host/:_auth`, `YARN_..._TOKEN` (`_authToken` and `_password` are
+ * caught by the general parts).
+ */
 const PACKAGE_MANAGER_CONFIG = ['NPM_CONFIG_', 'YARN_'];
-const PACKAGE_MANAGER_SECRET_PARTS = new Set(['AUTHTOKEN', 'PASSWORD', 'TOKEN', 'NPMAUTHTOKEN', 'NPMAUTHIDENT', 'NPMPASSWORD']);
 
 // The lists above as one test each: every variable of every run is checked once, in code that
 // has not warmed up yet, where a hundred startsWith calls per name were ~0.5 ms of each start.
@@ -63,9 +66,7 @@ export function isSecretName(name: string): boolean {
   if (ALWAYS.has(up)) return false;
   if (SECRET_PREFIX.test(up)) return true;
   const parts = up.split(/[_\-./:]/).filter(Boolean);
-  if (PACKAGE_MANAGER_PREFIX.test(up) &&
-    (parts.some((p) => PACKAGE_MANAGER_SECRET_PARTS.has(p)) || parts[parts.length - 1] === 'AUTH')) return true;
-  if (parts.includes('AUTHTOKEN')) return true;
+  if (PACKAGE_MANAGER_PREFIX.test(up) && (parts.includes('TOKEN') || parts[parts.length - 1] === 'AUTH')) return true;
   if (parts.some((p) => SECRET_PARTS.has(p) || p.endsWith('PASSWORD') || p.endsWith('SECRET'))) return true;
   if (parts.length === 1 && (parts[0] === 'TOKEN' || parts[0] === 'PASS' || parts[0] === 'AUTH')) return true;
   // KEY as the last part: SSH_KEY, STRIPE_KEY, LICENSE_KEY (not KEYBOARD, not KEY_LAYOUT).

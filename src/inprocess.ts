@@ -265,9 +265,8 @@ export async function runInProcess(command: string[], policy: Policy): Promise<n
   require(GUARD_PRELOAD);
 
   process.on('exit', (code) => {
-    // Nothing the script started outlives it (and nothing of it may still write in the tmp dir).
+    // Nothing the script started outlives it (the tmp dir is the outside watcher's to remove).
     const left = native.killDescendants();
-    if (tmp && !policy.fs.keepTmp) tmp.remove();
     if (!native.claimExitRecord()) return;
     channel.drainSync();
     const u = process.resourceUsage();

@@ -23,11 +23,8 @@ export function makePrivateTmp(owner: { uid: number; gid: number } | undefined):
         rmdirSync(path);
         return;
       } catch (e) {
-        // Gone, or not ours to remove (EACCES in the in-process mode, whose Landlock rules do
-        // not let it remove an entry of the system's /tmp: its helper removes it once the
-        // process is gone): the recursive removal would meet the same. Not empty, or no longer a directory: the recursive removal below.
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'EACCES' || code === 'EPERM') return;
+        // Gone already; anything else (not empty, not a directory): the recursive removal.
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
       }
       try {
         rmSync(path, { recursive: true, force: true });
