@@ -62,7 +62,7 @@ struct AddonData {
 // What the monitor thread hands to JavaScript.
 struct Event {
   enum Kind { kRefusals, kChannel, kExit, kTimeout, kEnd } kind;
-  double elapsedMs = 0;  // kExit, kTimeout: since go(), by the monotonic clock
+  double elapsedMs = 0;  // kExit: since go(), by the monotonic clock
   std::vector<Refusal> refusals;
   std::string data;  // kChannel: bytes as read, lines split in JavaScript
   std::shared_ptr<RunState> queuedIn;  // kChannel: whose channelQueued counts data
@@ -131,7 +131,6 @@ void Deliver(Napi::Env env, Napi::Function cb, Event* ev) {
       o.Set("refusals", list);
     } else if (ev->kind == Event::kTimeout) {
       o.Set("type", Napi::String::New(env, "timeout"));
-      o.Set("elapsedMs", Napi::Number::New(env, ev->elapsedMs));
     } else if (ev->kind == Event::kChannel) {
       o.Set("type", Napi::String::New(env, "channel"));
       o.Set("data", Napi::Buffer<char>::Copy(env, ev->data.data(), ev->data.size()));
@@ -234,9 +233,7 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
         // After the target's own exit the run is already ending (init is collecting what it
         // left): the clock only hurries that along, and the verdict stays the target's.
         if (!targetExited) {
-          auto* ev = new Event{Event::kTimeout};
-          ev->elapsedMs = (now - s->goNs.load()) / 1e6;
-          post(ev);
+          post(new Event{Event::kTimeout});
         }
         clock = kTermed;
         next = now + s->killAfterNs.load();

@@ -112,7 +112,7 @@ export type RunEvent =
   /** elapsedMs: from go() to the target's exit, by the monitor thread's monotonic clock. */
   | { type: 'exit'; status: ExitStatus; rusage: Rusage; elapsedMs: number }
   /** The wall-clock deadline passed: SIGTERM sent to every process of the run. */
-  | { type: 'timeout'; elapsedMs: number }
+  | { type: 'timeout' }
   | {
     type: 'end'; killed: number; passes: number; targetSeen: boolean; init: ExitStatus;
     runUsage: { userMs: number; systemMs: number; maxRssKb: number };
