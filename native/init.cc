@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -93,6 +94,21 @@ long RawClone(unsigned long flags) {
 }
 
 namespace {
+
+// The target's stack from its clone to execve (path buffers in MeasureSelf, the rest small).
+constexpr size_t kTargetStackBytes = 256 * 1024;
+
+struct TargetArgs {
+  const Plan* p;
+  Prepared* q;
+  int sfd;
+};
+
+int TargetEntry(void* arg) {
+  auto* a = static_cast<TargetArgs*>(arg);
+  close(a->sfd);
+  TargetMain(*a->p, *a->q);
+}
 
 // kill(-1) reaches every process of init's PID namespace, and only there is that the run: a
 // namespace that was asked for but is not in force (init is not pid 1) must never turn it into
@@ -323,12 +339,18 @@ void Reap(const Prepared& q, State& s) {
   if (sfd < 0) ReportFailure(q.ctl, kStageSignalfd, errno);
 
   State s;
-  long t = RawClone(SIGCHLD);
-  if (t == 0) {
-    close(sfd);
-    TargetMain(p, q);
-  }
+  // The target shares init's memory until it execs (CLONE_VM | CLONE_VFORK, as posix_spawn
+  // does), on a stack of its own. Init is a copy of the whole supervisor (the library's host may
+  // be a large process): a second copy of those page tables for a process that only execs was
+  // the largest part of a run's start there. Init waits meanwhile, with nothing to do: until
+  // the target runs, the supervisor reaches the run only by SIGKILL to init, which ends a
+  // vfork wait too.
+  void* stack = mmap(nullptr, kTargetStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) ReportFailure(q.ctl, kStageCloneTarget, errno);
+  TargetArgs args{&p, &q, sfd};
+  long t = clone(TargetEntry, static_cast<char*>(stack) + kTargetStackBytes, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
   if (t < 0) ReportFailure(q.ctl, kStageCloneTarget, errno);
+  munmap(stack, kTargetStackBytes);
   s.target = static_cast<pid_t>(t);
 
   // Init never starts a program and never needs the network.

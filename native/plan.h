@@ -85,6 +85,8 @@ void WriteFull(int fd, const void* data, size_t len);
 int DropRootCapabilities();
 
 [[noreturn]] void InitMain(const Plan& p, Prepared& q);
+// The target, from its clone until execve. It shares init's memory (CLONE_VM): it writes only
+// its own stack and q.tmp, never anything init reads afterwards.
 [[noreturn]] void TargetMain(const Plan& p, Prepared& q);
 
 }  // namespace worm

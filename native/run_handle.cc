@@ -1,7 +1,9 @@
 #include "run_handle.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 #include <sys/socket.h>
@@ -13,7 +15,6 @@
 #include <cstring>
 #include <ctime>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "errors.h"
@@ -54,6 +55,18 @@ constexpr size_t kChannelChunk = 65536;
 // and the monitor looks again every kChannelPauseMs.
 constexpr long long kChannelQueueMax = 1 << 20;
 constexpr int kChannelPauseMs = 5;
+
+// The monitor thread's stack: it holds a few path buffers and nothing recursive. glibc keeps
+// the stacks of ended threads (up to 40 MiB) for reuse, resident: with many runs at once in one
+// host, the default 8 MiB stacks made the host's RSS grow and stay grown.
+constexpr size_t kMonitorStack = 256 * 1024;
+
+// Runs being watched in this process. When the last one ends, memory the monitor threads freed is
+// handed back to the system (glibc gives each busy thread an arena of its own and keeps what
+// is freed there): a host that ran many runs at once is back to its size once they are over.
+// (Only after a burst: one run at a time leaves nothing worth the walk over the arenas.)
+std::atomic<int> watched{0};
+std::atomic<int> watchedPeak{0};
 
 struct AddonData {
   Napi::FunctionReference runHandle;
@@ -121,6 +134,8 @@ void Deliver(Napi::Env env, Napi::Function cb, Event* ev) {
     ev->run->cmd = -1;
     if (ev->run->wake[1] >= 0) close(ev->run->wake[1]);
     ev->run->wake[1] = -1;
+    ev->run->chunk = std::vector<char>();
+    if (--watched == 0 && watchedPeak.exchange(0) >= 8) malloc_trim(0);
   }
   if (env != nullptr && cb != nullptr) {
     Napi::Object o = Napi::Object::New(env);
@@ -199,7 +214,7 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
   };
   // The guard channel: read here, in the thread that is waiting anyway, rather than through a
   // socket in the event loop (node:net and the stream modules are ~3 ms of every start).
-  std::vector<char> chunk(s->channel >= 0 ? kChannelChunk : 0);
+  std::vector<char>& chunk = s->chunk;
   auto readChannel = [&] {
     ssize_t n = read(s->channel, chunk.data(), chunk.size());
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
@@ -351,6 +366,17 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
   ev->run = s;
   post(ev);
   tsfn.Release();
+}
+
+struct MonitorStart {
+  std::shared_ptr<RunState> s;
+  Napi::ThreadSafeFunction tsfn;
+};
+
+void* MonitorThread(void* arg) {
+  std::unique_ptr<MonitorStart> start(static_cast<MonitorStart*>(arg));
+  Monitor(std::move(start->s), std::move(start->tsfn));
+  return nullptr;
 }
 
 }  // namespace
@@ -533,8 +559,30 @@ Napi::Value RunHandle::Watch(const Napi::CallbackInfo& info) {
   }
   if (info[1].IsNumber()) s->channel = info[1].As<Napi::Number>().Int32Value();
   s->watching = true;
+  // Allocated here, on the JavaScript thread: from the main arena, not a fresh one of the
+  // monitor thread's (see `watched`).
+  if (s->channel >= 0) s->chunk.resize(kChannelChunk);
   auto tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "worm-run monitor", 0, 1);
-  std::thread(Monitor, s, tsfn).detach();
+  auto* start = new MonitorStart{s, tsfn};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kMonitorStack);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  int err = pthread_create(&t, &attr, MonitorThread, start);
+  pthread_attr_destroy(&attr);
+  if (err != 0) {
+    delete start;
+    tsfn.Release();
+    s->watching = false;
+    s->chunk = std::vector<char>();
+    if (s->channel >= 0) close(s->channel);
+    s->channel = -1;
+    return ThrowErrno(env, "pthread_create(run monitor)", err);
+  }
+  int now = ++watched;
+  for (int peak = watchedPeak.load(); now > peak && !watchedPeak.compare_exchange_weak(peak, now);) {
+  }
   return env.Undefined();
 }
 

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "notify.h"
 #include "plan.h"
@@ -23,6 +24,8 @@ struct RunState {
   int ctl = -1, cmd = -1, status = -1;
   // The read end of the guard channel, the monitor thread's once watch() is given it.
   int channel = -1;
+  // The monitor's buffer for reading the channel.
+  std::vector<char> chunk;
   // Bytes of the channel read but not yet handed to JavaScript: reading stops above a bound, so
   // a target flooding the channel fills the pipe (and blocks itself), not worm-run's memory.
   std::atomic<long long> channelQueued{0};

@@ -147,10 +147,12 @@ int DropRootCapabilities() {
   int moved = fcntl(ctl, F_DUPFD_CLOEXEC, n);
   if (moved < 0) ReportFailure(ctl, kStageDup, errno);
   ctl = moved;
-  if (q.rulesetFd >= 0) {
-    int r2 = fcntl(q.rulesetFd, F_DUPFD_CLOEXEC, n);
-    if (r2 < 0) ReportFailure(ctl, kStageDup, errno);
-    q.rulesetFd = r2;
+  // (A local: init's own copy of q.rulesetFd, in the memory this process shares with it, is
+  // what init closes once the target has exec'd.)
+  int rulesetFd = q.rulesetFd;
+  if (rulesetFd >= 0) {
+    rulesetFd = fcntl(rulesetFd, F_DUPFD_CLOEXEC, n);
+    if (rulesetFd < 0) ReportFailure(ctl, kStageDup, errno);
   }
   for (int i = 0; i < n; i++) {
     q.tmp[i] = fcntl(q.src[i], F_DUPFD_CLOEXEC, n);
@@ -196,8 +198,8 @@ int DropRootCapabilities() {
     if (err != 0) ReportFailure(ctl, kStageCapabilities, err);
   }
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ReportFailure(ctl, kStageNoNewPrivs, errno);
-  if (q.rulesetFd >= 0) {
-    int le = LandlockRestrictSelf(q.rulesetFd);
+  if (rulesetFd >= 0) {
+    int le = LandlockRestrictSelf(rulesetFd);
     if (le != 0) ReportFailure(ctl, kStageLandlock, le);
     facts.landlockApplied = 1;
   }
