@@ -265,12 +265,15 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     supervisorFiltered,
   });
   base.protections = { ...prot, filesystem: fs.summary, ...(notes.length ? { notes } : {}) };
-  audit.write('info', 'start', startRecord(target, {
-    protections: prot,
-    filesystem: fs.summary,
-    environment: { mode: policy.env.mode, removed: removedEnv, ...(Object.keys(policy.env.set).length ? { set: Object.keys(policy.env.set) } : {}) },
-    ...(notes.length ? { notes } : {}),
-  }));
+  // (Built only for a trail: the host's name, the identity and the policy's record are not free.)
+  if (audit.structured) {
+    audit.write('info', 'start', startRecord(target, {
+      protections: prot,
+      filesystem: fs.summary,
+      environment: { mode: policy.env.mode, removed: removedEnv, ...(Object.keys(policy.env.set).length ? { set: Object.keys(policy.env.set) } : {}) },
+      ...(notes.length ? { notes } : {}),
+    }));
+  }
   if (ctx.humanLines && removedEnv.length > 0 && policy.audit.log !== '-') {
     writeLine(`worm-run: not passed to the target (credentials): ${removedEnv.join(', ')}; pass one with --env NAME`);
   }
