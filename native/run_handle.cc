@@ -18,13 +18,12 @@
 #include <vector>
 
 #include "errors.h"
+#include "spawn.h"
 
 namespace worm {
 
 namespace {
 
-// How long execve may take once the target is told to go.
-constexpr int kExecTimeoutMs = 60000;
 // After the grace of --kill-after, how long init gets to end the run before it is SIGKILLed.
 constexpr long long kEndGraceNs = 2000LL * 1000000;
 
@@ -74,7 +73,11 @@ struct AddonData {
 
 // What the monitor thread hands to JavaScript.
 struct Event {
-  enum Kind { kRefusals, kChannel, kExit, kTimeout, kEnd } kind;
+  enum Kind { kFacts, kFailed, kExec, kRefusals, kChannel, kExit, kTimeout, kEnd } kind;
+  Facts facts{};      // kFacts
+  Failure failure{};  // kFailed, kExec: what init or the target reported (type 0: nothing)
+  const char* call = nullptr;  // kFailed without a report: what failed, with errno in failure.err
+  std::shared_ptr<RunState> about;  // kFailed, kExec: the run's plan names a failed mount
   double elapsedMs = 0;  // kExit: since go(), by the monotonic clock
   std::vector<Refusal> refusals;
   std::string data;  // kChannel: bytes as read, lines split in JavaScript
@@ -126,6 +129,30 @@ Napi::Object RefusalObject(Napi::Env env, const Refusal& r) {
   return o;
 }
 
+Napi::Object FactsObject(Napi::Env env, const Facts& f, int landlockAbi) {
+  Napi::Object facts = Napi::Object::New(env);
+  facts.Set("nsPid", Napi::Number::New(env, f.nsPid));
+  facts.Set("noNewPrivs", Napi::Boolean::New(env, f.noNewPrivs == 1));
+  facts.Set("seccompMode", Napi::Number::New(env, f.seccompMode));
+  facts.Set("seccompFilters", Napi::Number::New(env, f.seccompFilters));
+  facts.Set("notify", Napi::Boolean::New(env, f.notify == 1));
+  facts.Set("notifyErrno", Napi::Number::New(env, f.notifyErrno));
+  facts.Set("landlockAbi", Napi::Number::New(env, landlockAbi));
+  facts.Set("landlockApplied", Napi::Boolean::New(env, f.landlockApplied == 1));
+  Napi::Array ids = Napi::Array::New(env, 6);
+  uint32_t idv[6] = {f.ruid, f.euid, f.suid, f.rgid, f.egid, f.sgid};
+  for (uint32_t i = 0; i < 6; i++) ids.Set(i, Napi::Number::New(env, idv[i]));
+  facts.Set("ids", ids);
+  facts.Set("groups", Napi::Number::New(env, f.ngroups));
+  facts.Set("capEff", Napi::String::New(env, Hex(f.capEff)));
+  facts.Set("pidNamespace", Napi::Boolean::New(env, f.pidNamespace == 1));
+  facts.Set("procPrivate", Napi::Boolean::New(env, f.procPrivate == 1));
+  facts.Set("procErrno", Napi::Number::New(env, f.procErrno));
+  facts.Set("mountNamespace", Napi::Boolean::New(env, f.mountNamespace == 1));
+  facts.Set("userNamespace", Napi::Boolean::New(env, f.userNamespace == 1));
+  return facts;
+}
+
 void Deliver(Napi::Env env, Napi::Function cb, Event* ev) {
   if (ev->run) {
     // The run is over: nothing more to send to init. Closed here, on the JavaScript thread that
@@ -139,7 +166,22 @@ void Deliver(Napi::Env env, Napi::Function cb, Event* ev) {
   }
   if (env != nullptr && cb != nullptr) {
     Napi::Object o = Napi::Object::New(env);
-    if (ev->kind == Event::kRefusals) {
+    if (ev->kind == Event::kFacts) {
+      o.Set("type", Napi::String::New(env, "facts"));
+      o.Set("pid", Napi::Number::New(env, ev->facts.hostPid));
+      o.Set("facts", FactsObject(env, ev->facts, ev->about->plan->landlock.abi));
+    } else if (ev->kind == Event::kFailed) {
+      o.Set("type", Napi::String::New(env, "failed"));
+      o.Set("error", ev->call != nullptr ? ErrnoError(env, ev->call, ev->failure.err).Value()
+                                         : FailureError(env, ev->failure, *ev->about->plan).Value());
+    } else if (ev->kind == Event::kExec) {
+      o.Set("type", Napi::String::New(env, "exec"));
+      if (ev->failure.type == kMsgFailure) {
+        Napi::Error e = ErrnoError(env, StageName(ev->failure.stage), ev->failure.err);
+        e.Set("code", Napi::String::New(env, ev->failure.stage == kStageExecve ? "ERR_WORM_EXEC" : "ERR_WORM_CHILD_SETUP"));
+        o.Set("error", e.Value());
+      }
+    } else if (ev->kind == Event::kRefusals) {
       o.Set("type", Napi::String::New(env, "refusals"));
       Napi::Array list = Napi::Array::New(env, ev->refusals.size());
       for (uint32_t i = 0; i < ev->refusals.size(); i++) list.Set(i, RefusalObject(env, ev->refusals[i]));
@@ -197,12 +239,62 @@ bool ReadExact(int fd, void* buf, size_t len) {
   return true;
 }
 
+// The control socket is the monitor's once it is watching; go() sends on it under the lock.
+void CloseCtl(RunState* s) {
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (s->ctl >= 0) close(s->ctl);
+  s->ctl = -1;
+}
+
 void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
   bool statusOpen = true;
-  bool listening = s->listener != nullptr;
   RunEnd end{};
   auto post = [&](Event* ev) {
     if (tsfn.BlockingCall(ev, Deliver) != napi_ok) delete ev;
+  };
+  // The start: what the target got (with the listener for its refusals), or why it has
+  // nothing. On a failure init is killed here; the run then ends as any other.
+  {
+    alignas(8) char buf[sizeof(Facts) > sizeof(Failure) ? sizeof(Facts) : sizeof(Failure)];
+    uint32_t type = 0;
+    int listener = -1;
+    ssize_t n = RecvMessage(s->ctl, buf, sizeof buf, &listener, kStartTimeoutMs);
+    const int err = errno;
+    if (n >= static_cast<ssize_t>(sizeof type)) memcpy(&type, buf, sizeof type);
+    if (n == static_cast<ssize_t>(sizeof(Facts)) && type == kMsgFacts) {
+      auto* ev = new Event{Event::kFacts};
+      memcpy(&ev->facts, buf, sizeof(Facts));
+      ev->about = s;
+      if (listener >= 0) s->listener = std::make_unique<Listener>(listener, s->plan->filterOpts);
+      post(ev);
+    } else {
+      if (listener >= 0) close(listener);
+      auto* ev = new Event{Event::kFailed};
+      ev->about = s;
+      if (n == static_cast<ssize_t>(sizeof(Failure)) && type == kMsgFailure) {
+        memcpy(&ev->failure, buf, sizeof(Failure));
+      } else if (n < 0) {
+        ev->call = err == ETIMEDOUT ? "starting the run (timed out)" : "recvmsg";
+        ev->failure.err = err;
+      } else {
+        ev->call = "starting the run (init ended before the target reported)";
+        ev->failure.err = EPIPE;
+      }
+      post(ev);
+      CloseCtl(s.get());
+      std::lock_guard<std::mutex> lock(s->mu);
+      if (!s->reaped) kill(s->init, SIGKILL);
+    }
+  }
+  bool listening = s->listener != nullptr;
+  bool channelTaken = false;
+  auto takeChannel = [&] {
+    if (channelTaken) return;
+    int c = s->pendingChannel.exchange(-1);
+    if (c >= 0) {
+      s->channel = c;
+      channelTaken = true;
+    }
   };
   auto postNew = [&] {
     if (!s->listener) return;
@@ -237,6 +329,7 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
   bool targetExited = false;
   bool waking = s->wake[0] >= 0;
   while (statusOpen) {
+    takeChannel();
     long long now = MonoNs();
     if (clock == kIdle && s->deadlineNs.load() > 0) {
       clock = kArmed;
@@ -267,9 +360,11 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
     if (clock != kIdle && clock != kKilled) wait = static_cast<int>((next - now + 999999) / 1000000);
     const bool paused = s->channel >= 0 && channelPaused();
     if (paused && (wait < 0 || wait > kChannelPauseMs)) wait = kChannelPauseMs;
-    struct pollfd fds[4] = {{s->status, POLLIN, 0}, {listening ? s->listener->fd() : -1, POLLIN, 0},
-                            {paused ? -1 : s->channel, POLLIN, 0}, {waking ? s->wake[0] : -1, POLLIN, 0}};
-    int r = poll(fds, 4, wait);
+    // (s->ctl changes only here, and in go() while it is open: read without the lock.)
+    struct pollfd fds[5] = {{s->status, POLLIN, 0}, {listening ? s->listener->fd() : -1, POLLIN, 0},
+                            {paused ? -1 : s->channel, POLLIN, 0}, {waking ? s->wake[0] : -1, POLLIN, 0},
+                            {s->ctl, POLLIN, 0}};
+    int r = poll(fds, 5, wait);
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
@@ -292,6 +387,23 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
       listening = false;  // every process that used the filter is gone
     }
     if (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) readChannel();
+    // The exec's result, before the status pipe is read: the target's exit (which init reports
+    // only once this socket is closed on its side) must come after it.
+    if (fds[4].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
+      Failure f{};
+      f.type = 0;
+      ssize_t got = recv(s->ctl, &f, sizeof f, MSG_DONTWAIT);
+      if (!(got < 0 && (errno == EAGAIN || errno == EINTR))) {
+        // EOF: execve succeeded (the socket is close-on-exec), or the target died on the way,
+        // which its exit status will tell.
+        auto* ev = new Event{Event::kExec};
+        ev->failure.type = 0;  // (a Failure is born with its type set)
+        if (got == static_cast<ssize_t>(sizeof f) && f.type == kMsgFailure) ev->failure = f;
+        ev->about = s;
+        post(ev);
+        CloseCtl(s.get());
+      }
+    }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       uint32_t type;
       if (!ReadExact(s->status, &type, sizeof type)) {
@@ -338,6 +450,8 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
     ev->overflow = s->listener->overflow;
     s->listener.reset();  // closes the listener
   }
+  CloseCtl(s.get());
+  takeChannel();
   // What the run's processes wrote to the guard channel before they ended is still in it.
   timespec start{};
   clock_gettime(CLOCK_MONOTONIC, &start);
@@ -397,8 +511,7 @@ void RunHandle::Register(Napi::Env env, Napi::Object exports) {
   (void)exports;
 }
 
-Napi::Value RunHandle::Create(Napi::Env env, std::unique_ptr<Plan> plan, pid_t init, int ctl, int cmd, int status,
-                              int listener, const Facts& f) {
+Napi::Value RunHandle::Create(Napi::Env env, std::unique_ptr<Plan> plan, pid_t init, int ctl, int cmd, int status) {
   Napi::Object o = env.GetInstanceData<AddonData>()->runHandle.New({});
   RunHandle* h = Unwrap(o);
   auto& s = h->state_;
@@ -407,31 +520,8 @@ Napi::Value RunHandle::Create(Napi::Env env, std::unique_ptr<Plan> plan, pid_t i
   s->cmd = cmd;
   s->status = status;
   if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) != 0) s->wake[0] = s->wake[1] = -1;
-  if (listener >= 0) s->listener = std::make_unique<Listener>(listener, plan->filterOpts);
   s->plan = std::move(plan);
   o.Set("initPid", Napi::Number::New(env, init));
-  o.Set("pid", Napi::Number::New(env, f.hostPid));
-  Napi::Object facts = Napi::Object::New(env);
-  facts.Set("nsPid", Napi::Number::New(env, f.nsPid));
-  facts.Set("noNewPrivs", Napi::Boolean::New(env, f.noNewPrivs == 1));
-  facts.Set("seccompMode", Napi::Number::New(env, f.seccompMode));
-  facts.Set("seccompFilters", Napi::Number::New(env, f.seccompFilters));
-  facts.Set("notify", Napi::Boolean::New(env, f.notify == 1));
-  facts.Set("notifyErrno", Napi::Number::New(env, f.notifyErrno));
-  facts.Set("landlockAbi", Napi::Number::New(env, s->plan->landlock.abi));
-  facts.Set("landlockApplied", Napi::Boolean::New(env, f.landlockApplied == 1));
-  Napi::Array ids = Napi::Array::New(env, 6);
-  uint32_t idv[6] = {f.ruid, f.euid, f.suid, f.rgid, f.egid, f.sgid};
-  for (uint32_t i = 0; i < 6; i++) ids.Set(i, Napi::Number::New(env, idv[i]));
-  facts.Set("ids", ids);
-  facts.Set("groups", Napi::Number::New(env, f.ngroups));
-  facts.Set("capEff", Napi::String::New(env, Hex(f.capEff)));
-  facts.Set("pidNamespace", Napi::Boolean::New(env, f.pidNamespace == 1));
-  facts.Set("procPrivate", Napi::Boolean::New(env, f.procPrivate == 1));
-  facts.Set("procErrno", Napi::Number::New(env, f.procErrno));
-  facts.Set("mountNamespace", Napi::Boolean::New(env, f.mountNamespace == 1));
-  facts.Set("userNamespace", Napi::Boolean::New(env, f.userNamespace == 1));
-  o.Set("facts", facts);
   return o;
 }
 
@@ -446,10 +536,11 @@ RunHandle::~RunHandle() {
     }
     s->reaped = true;
   }
-  if (s->ctl >= 0) close(s->ctl);
+  if (!s->watching && s->ctl >= 0) close(s->ctl);
   if (s->cmd >= 0) close(s->cmd);
   if (!s->watching && s->status >= 0) close(s->status);
-  s->ctl = s->cmd = -1;
+  if (!s->watching) s->ctl = -1;
+  s->cmd = -1;
   if (!s->watching) {
     for (int& fd : s->wake) {
       if (fd >= 0) close(fd);
@@ -458,34 +549,40 @@ RunHandle::~RunHandle() {
   }
 }
 
-// go(): the start record is written; let the target exec. Throws ERR_WORM_EXEC (with errno)
-// when execve fails.
+// go(channelFd?): the start record is written; let the target exec. Its result comes as an
+// 'exec' event. Given the read end of the guard channel, the monitor thread reads it from now
+// on (and closes it): everything in it is delivered before 'end'.
 Napi::Value RunHandle::Go(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto& s = state_;
-  if (s->ctl < 0) return ThrowType(env, "go(): the target was already told to go");
-  worm::Go go{};
-  s->goNs = MonoNs();
-  ssize_t n;
-  do {
-    n = send(s->ctl, &go, sizeof go, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  struct pollfd pfd = {s->ctl, POLLIN, 0};
-  int r;
-  do {
-    r = poll(&pfd, 1, kExecTimeoutMs);
-  } while (r < 0 && errno == EINTR);
-  Failure f{};
-  ssize_t got = r == 1 ? recv(s->ctl, &f, sizeof f, 0) : -1;
-  close(s->ctl);
-  s->ctl = -1;
-  if (got == static_cast<ssize_t>(sizeof f) && f.type == kMsgFailure) {
-    Napi::Error e = ErrnoError(env, StageName(f.stage), f.err);
-    e.Set("code", Napi::String::New(env, f.stage == kStageExecve ? "ERR_WORM_EXEC" : "ERR_WORM_CHILD_SETUP"));
-    e.ThrowAsJavaScriptException();
+  if (!s->watching) return ThrowType(env, "go(): call watch() first");
+  if (s->goSent) return ThrowType(env, "go(): the target was already told to go");
+  if (!info[0].IsUndefined() && (!info[0].IsNumber() || info[0].As<Napi::Number>().Int32Value() < 0)) {
+    return ThrowType(env, "go(channelFd?): channelFd must be an open descriptor");
   }
-  // EOF: execve succeeded (the socket was close-on-exec), or the target died on the way, which
-  // its exit status will tell.
+  if (info[0].IsNumber()) {
+    // Sized here, on the JavaScript thread: from the main arena (see `watched`).
+    s->chunk.resize(kChannelChunk);
+    s->pendingChannel.store(info[0].As<Napi::Number>().Int32Value());
+  }
+  std::lock_guard<std::mutex> lock(s->mu);
+  s->goSent = true;
+  if (s->ctl >= 0) {
+    worm::Go go{};
+    s->goNs = MonoNs();
+    ssize_t n;
+    do {
+      n = send(s->ctl, &go, sizeof go, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+  }
+  // The monitor picks up the channel (and a target gone already shows as the socket's end).
+  if (s->wake[1] >= 0) {
+    char b = 1;
+    ssize_t n;
+    do {
+      n = write(s->wake[1], &b, 1);
+    } while (n < 0 && errno == EINTR);
+  }
   return env.Undefined();
 }
 
@@ -536,7 +633,11 @@ Napi::Value RunHandle::Kill(const Napi::CallbackInfo& info) {
 // abandon(): the run is not wanted (worm-run failed before go): end it and collect init now.
 Napi::Value RunHandle::Abandon(const Napi::CallbackInfo& info) {
   auto& s = state_;
-  if (!s->watching && !s->reaped) {
+  if (s->watching) {
+    // The monitor collects init and reports 'end'.
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (!s->reaped) kill(s->init, SIGKILL);
+  } else if (!s->reaped) {
     kill(s->init, SIGKILL);
     while (waitpid(s->init, nullptr, __WALL) < 0 && errno == EINTR) {
     }
@@ -545,23 +646,17 @@ Napi::Value RunHandle::Abandon(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// watch(callback(event), channelFd?): events 'refusals', 'channel' (bytes from the guard
-// channel, whose read end the thread then owns and closes), 'exit' (the target ended), then
-// 'end' (nothing of the run is left; init collected; the channel read to its end). Keeps the
-// event loop alive until 'end'.
+// watch(callback(event)), right after startRun: events 'facts' (what the target got, its pid)
+// or 'failed' (the error; init is killed), then after go() 'exec' (with the error if execve
+// failed), 'refusals', 'channel' (bytes from the guard channel), 'exit' (the target ended), and
+// last 'end' (nothing of the run is left; init collected; the channel read to its end). Keeps
+// the event loop alive until 'end'.
 Napi::Value RunHandle::Watch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto& s = state_;
   if (s->watching) return ThrowType(env, "watch(): already watching");
-  if (!info[0].IsFunction()) return ThrowType(env, "watch(callback, channelFd?)");
-  if (!info[1].IsUndefined() && (!info[1].IsNumber() || info[1].As<Napi::Number>().Int32Value() < 0)) {
-    return ThrowType(env, "watch(callback, channelFd?): channelFd must be an open descriptor");
-  }
-  if (info[1].IsNumber()) s->channel = info[1].As<Napi::Number>().Int32Value();
+  if (!info[0].IsFunction()) return ThrowType(env, "watch(callback)");
   s->watching = true;
-  // Allocated here, on the JavaScript thread: from the main arena, not a fresh one of the
-  // monitor thread's (see `watched`).
-  if (s->channel >= 0) s->chunk.resize(kChannelChunk);
   auto tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "worm-run monitor", 0, 1);
   auto* start = new MonitorStart{s, tsfn};
   pthread_attr_t attr;
@@ -575,9 +670,6 @@ Napi::Value RunHandle::Watch(const Napi::CallbackInfo& info) {
     delete start;
     tsfn.Release();
     s->watching = false;
-    s->chunk = std::vector<char>();
-    if (s->channel >= 0) close(s->channel);
-    s->channel = -1;
     return ThrowErrno(env, "pthread_create(run monitor)", err);
   }
   int now = ++watched;

@@ -1,8 +1,9 @@
-// A started run, as JavaScript holds it: go() lets the target exec, signal()/end()/kill()
-// reach every process of the run through its init, and watch() starts a thread that answers
-// the target's refused calls (recording them), reads the guard channel, waits for the run to
-// end and reports all of it to a callback. The thread never waits on JavaScript: refusals are
-// answered natively, at once.
+// A started run, as JavaScript holds it: watch() starts a thread that waits for the target's
+// report of what it got, answers the target's refused calls (recording them), reads the guard
+// channel, waits for the run to end and reports all of it to a callback; go() lets the target
+// exec (its result comes as an event too); signal()/end()/kill() reach every process of the run
+// through its init. The thread never waits on JavaScript: refusals are answered natively, at
+// once, and no part of a run's start holds the host's event loop while the children work.
 #pragma once
 
 #include <atomic>
@@ -22,8 +23,12 @@ struct RunState {
   std::unique_ptr<Plan> plan;
   pid_t init = 0;
   int ctl = -1, cmd = -1, status = -1;
-  // The read end of the guard channel, the monitor thread's once watch() is given it.
+  // The read end of the guard channel: handed over by go() (pendingChannel), then the monitor
+  // thread's alone.
   int channel = -1;
+  std::atomic<int> pendingChannel{-1};
+  // go() was called (the target told to exec, or found gone already).
+  bool goSent = false;
   // The monitor's buffer for reading the channel.
   std::vector<char> chunk;
   // Bytes of the channel read but not yet handed to JavaScript: reading stops above a bound, so
@@ -44,8 +49,7 @@ struct RunState {
 class RunHandle : public Napi::ObjectWrap<RunHandle> {
  public:
   static void Register(Napi::Env env, Napi::Object exports);
-  static Napi::Value Create(Napi::Env env, std::unique_ptr<Plan> plan, pid_t init, int ctl, int cmd, int status,
-                            int listener, const Facts& facts);
+  static Napi::Value Create(Napi::Env env, std::unique_ptr<Plan> plan, pid_t init, int ctl, int cmd, int status);
   explicit RunHandle(const Napi::CallbackInfo& info);
   ~RunHandle() override;
 

@@ -1,7 +1,8 @@
 // Starting a run: the plan is read from JavaScript and everything the run's init and the
 // target will touch is laid out before clone(); init and the target then run only
-// async-signal-safe code (see init.cc, target.cc). startRun() returns once the target has
-// hardened itself and reported what it got (or failed); it then waits, not yet exec'd, for
+// async-signal-safe code (see init.cc, target.cc). startRun() returns as soon as init is
+// cloned: the target's report of what it got (or why it failed) reaches JavaScript through the
+// run's monitor thread (run_handle.cc), and the target then waits, not yet exec'd, for
 // RunHandle.go().
 #include "spawn.h"
 
@@ -27,10 +28,6 @@
 namespace worm {
 
 namespace {
-
-// How long setting up the run may take before worm-run gives up on it (a bind of a path on a
-// hung network filesystem could otherwise hold it for ever).
-constexpr int kStartTimeoutMs = 30000;
 
 bool ReadStrings(Napi::Env env, Napi::Object o, const char* key, std::vector<std::string>* out, bool required) {
   Napi::Value v = o.Get(key);
@@ -170,7 +167,9 @@ bool Build(const FilterOptions& opts, std::vector<sock_filter>* prog, struct soc
   return true;
 }
 
-Napi::Value FailureError(Napi::Env env, const Failure& f, const Plan& p) {
+}  // namespace
+
+Napi::Error FailureError(Napi::Env env, const Failure& f, const Plan& p) {
   std::string call = StageName(f.stage);
   if (f.stage == kStageSetrlimit) call = std::string("setrlimit(") + RlimitName(f.detail) + ")";
   if (f.stage == kStageMountBind && f.detail >= 0 && static_cast<size_t>(f.detail) < p.mounts.size()) {
@@ -179,12 +178,9 @@ Napi::Value FailureError(Napi::Env env, const Failure& f, const Plan& p) {
   Napi::Error e = ErrnoError(env, call.c_str(), f.err);
   e.Set("code", Napi::String::New(env, f.stage == kStageExecve ? "ERR_WORM_EXEC" : "ERR_WORM_CHILD_SETUP"));
   e.Set("stage", Napi::String::New(env, StageName(f.stage)));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
+  return e;
 }
 
-// Receives one message from the control socket (with a descriptor, if one is attached).
-// Returns the bytes received, 0 at EOF, -1 on error or timeout (errno says which).
 ssize_t RecvMessage(int ctl, void* buf, size_t len, int* fd, int timeoutMs) {
   struct pollfd pfd = {ctl, POLLIN, 0};
   int r;
@@ -218,16 +214,6 @@ ssize_t RecvMessage(int ctl, void* buf, size_t len, int* fd, int timeoutMs) {
   }
   return n;
 }
-
-// Ends a run that failed to start: init is still our unreaped child.
-void Abandon(pid_t init, int cmd) {
-  close(cmd);
-  kill(init, SIGKILL);
-  while (waitpid(init, nullptr, __WALL) < 0 && errno == EINTR) {
-  }
-}
-
-}  // namespace
 
 // startRun(spec) -> RunHandle: the target has hardened itself and waits for handle.go().
 Napi::Value StartRun(const Napi::CallbackInfo& info) {
@@ -318,30 +304,7 @@ Napi::Value StartRun(const Napi::CallbackInfo& info) {
   }
   const pid_t init = static_cast<pid_t>(pid);
   fcntl(cmd[1], F_SETFL, O_NONBLOCK);
-
-  // Facts (with the listener) from the target, or a Failure from init or the target.
-  alignas(8) char buf[sizeof(Facts) > sizeof(Failure) ? sizeof(Facts) : sizeof(Failure)];
-  uint32_t type = 0;
-  int listener = -1;
-  ssize_t n = RecvMessage(ctl[0], buf, sizeof buf, &listener, kStartTimeoutMs);
-  if (n >= static_cast<ssize_t>(sizeof type)) memcpy(&type, buf, sizeof type);
-  if (n != static_cast<ssize_t>(sizeof(Facts)) || type != kMsgFacts) {
-    int err = errno;
-    if (listener >= 0) close(listener);
-    close(ctl[0]);
-    close(status[0]);
-    Abandon(init, cmd[1]);
-    if (n == static_cast<ssize_t>(sizeof(Failure)) && type == kMsgFailure) {
-      Failure f;
-      memcpy(&f, buf, sizeof f);
-      return FailureError(env, f, *p);
-    }
-    if (n < 0) return ThrowErrno(env, err == ETIMEDOUT ? "starting the run (timed out)" : "recvmsg", err);
-    return ThrowErrno(env, "starting the run (init ended before the target reported)", EPIPE);
-  }
-  Facts facts;
-  memcpy(&facts, buf, sizeof facts);
-  return RunHandle::Create(env, std::move(p), init, ctl[0], cmd[1], status[0], listener, facts);
+  return RunHandle::Create(env, std::move(p), init, ctl[0], cmd[1], status[0]);
 }
 
 }  // namespace worm

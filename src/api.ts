@@ -170,8 +170,8 @@ export async function run(a: string | readonly string[], b?: readonly string[] |
   if (errno !== 0) {
     throw new WormError('ERR_WORM_PLATFORM', `this kernel cannot install seccomp filters (errno ${errno})`);
   }
-  // Nothing between here and the spawn in execute() yields to the event loop, so a signal
-  // that is not aborted now cannot be aborted before the target starts (onStarted checks again).
+  // Aborted now: nothing is started. Aborted while the run starts (execute() awaits the target's
+  // report): onStarted sees it and ends the run at once.
   if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
 
   const modes = typeof options.stdio === 'string' || options.stdio === undefined

@@ -106,6 +106,12 @@ export interface KernelRefusal {
 }
 
 export type RunEvent =
+  /** The target hardened itself and waits for go(): what it measured in itself, and its pid. */
+  | { type: 'facts'; pid: number; facts: TargetFacts }
+  /** The run could not be set up (init has been killed; 'end' follows): the call and its errno. */
+  | { type: 'failed'; error: Error }
+  /** After go(): execve happened (or the target died on the way), or failed (error). */
+  | { type: 'exec'; error?: Error }
   | { type: 'refusals'; refusals: KernelRefusal[] }
   /** Bytes from the guard channel, as read (a line may be split between two). */
   | { type: 'channel'; data: Buffer }
@@ -121,24 +127,24 @@ export type RunEvent =
   };
 
 export interface RunHandle {
-  /** The target's pid as worm-run sees it. */
-  readonly pid: number;
   readonly initPid: number;
-  readonly facts: TargetFacts;
-  /** Lets the target exec; throws ERR_WORM_EXEC (with errno) when execve fails. */
-  go(): void;
+  /**
+   * Lets the target exec (after 'facts'); the result comes as an 'exec' event. Given the read
+   * end of the guard channel, the monitor thread reads it from then on (and closes it):
+   * everything in it is delivered before 'end'.
+   */
+  go(channelFd?: number): void;
   signal(who: 'target' | 'all', signo: number): void;
   /** Asks init to end the run now. */
   end(): void;
   /** SIGKILLs init (with a PID namespace: every process of the run at once). */
   kill(): void;
   /**
-   * Starts the run's monitor thread: refusals, the target's exit, then the end. Given the read
-   * end of the guard channel, the thread reads it too (and closes it): everything in it is
-   * delivered before 'end'.
+   * Starts the run's monitor thread, right after startRun: 'facts' or 'failed', then (after
+   * go) 'exec', refusals, the guard channel, the target's exit, and last 'end'.
    */
-  watch(cb: (ev: RunEvent) => void, channelFd?: number): void;
-  /** Ends and collects a run that will never be told to go. */
+  watch(cb: (ev: RunEvent) => void): void;
+  /** Ends a run that will never be told to go ('end' follows once init is collected). */
   abandon(): void;
   /**
    * Arms the wall clock in the monitor thread (after watch): at timeoutMs from now SIGTERM to
@@ -283,7 +289,7 @@ export interface ShareTrailSpec {
 }
 
 /** Must match kAddonAbi in native/addon.cc. */
-const ADDON_ABI = 17;
+const ADDON_ABI = 18;
 
 interface Addon {
   abi: number;

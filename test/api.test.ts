@@ -197,6 +197,28 @@ describe('run() as a well-behaved library', () => {
     await new Promise((res) => setTimeout(res, 2000));
     expect(existsSync(marker)).toBe(false);
   });
+
+  it('an abort while the run is still starting (the start does not hold the event loop): the run is ended at once', async () => {
+    const marker = join(dir, 'abort-at-start');
+    const ac = new AbortController();
+    const pending = run(['sh', '-c', `sleep 1; touch ${marker}`], { signal: ac.signal, env });
+    // The call has returned its promise; init and the target are setting themselves up.
+    ac.abort();
+    const r = await pending;
+    expect(r.signal).toBe('SIGKILL');
+    expect(r.error).toBeNull();
+    await new Promise((res) => setTimeout(res, 1500));
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('runs started together overlap their starts: 16 at once all complete, each with its own result', async () => {
+    const rs = await Promise.all(Array.from({ length: 16 }, (_, i) => run(['sh', '-c', `echo run-${i}; exit ${i % 5}`], { env })));
+    rs.forEach((r, i) => {
+      expect(r).toMatchObject({ status: i % 5, error: null, stdout: `run-${i}\n` });
+      expect(r.protections).toMatchObject({ seccomp: { installed: true }, noNewPrivs: true });
+    });
+    expect(new Set(rs.map((r) => r.pid)).size).toBe(16);
+  });
 });
 
 describe('run() from a host whose threads come and go', () => {

@@ -29,7 +29,7 @@ import { checkNodeMemory } from '../limits.js';
 import { prepare } from './prepare.js';
 import { humanGuardLine, notificationNote, policyRecord, protections } from './records.js';
 import { humanRefusalLine, isQuiet, refusalRecord } from './refusals.js';
-import { startRun } from './start.js';
+import { startRun, type Started } from './start.js';
 
 /** The exit status when the wall-clock timeout stopped the target, as timeout(1). */
 export const EXIT_TIMEOUT = 124;
@@ -214,16 +214,75 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   const newProcessGroup = !ctx.shareProcessGroup;
   const noGit = withoutGit(fsPolicy, ctx.cwd);
   const pipe = native.pipe();
-  const closePipe = () => {
-    for (const fd of pipe) {
-      try {
-        closeSync(fd);
-      } catch {
-        // closed already
-      }
+  // Which ends are still this function's to close (the read end becomes the monitor's at go).
+  const open = [true, true];
+  const closeEnd = (i: 0 | 1) => {
+    if (!open[i]) return;
+    open[i] = false;
+    try {
+      closeSync(pipe[i]);
+    } catch {
+      // closed already
     }
   };
-  let started;
+  const closePipe = () => {
+    closeEnd(0);
+    closeEnd(1);
+  };
+
+  // The run's events, from the monitor thread. Those that come before the start record is
+  // written (only the end of a run whose target died before go) wait for it.
+  let guardBlocked = 0;
+  let warnings = 0;
+  const records: GuardRecord[] = [];
+  const channel = guardLines((r) => {
+    if (r.event === 'blocked') guardBlocked += 1;
+    else warnings += 1;
+    records.push(r);
+    audit.write('warn', r.event, { source: 'guard', layer: 'guard', ...r }, humanGuardLine(r));
+  });
+  const kernelRefusals: KernelRefusal[] = [];
+  let exited: { status: ExitStatus; rusage: Rusage; elapsedMs?: number } | null = null;
+  let timedOut = false;
+  let execError: WormError | null = null;
+  let endRunWith: (e: Ending) => void = () => {};
+  const ended = new Promise<Ending>((resolve) => {
+    endRunWith = resolve;
+  });
+  const runTarget = target;
+  const onRunEvent = (ev: RunEvent) => {
+    if (ev.type === 'channel') {
+      channel.feed(ev.data);
+    } else if (ev.type === 'refusals') {
+      for (const r of ev.refusals) {
+        kernelRefusals.push(r);
+        if (kernelRefusals.length <= MAX_KERNEL_RECORDS) {
+          audit.write('warn', 'blocked', refusalRecord(r), isQuiet(r) ? undefined : humanRefusalLine(r));
+        }
+      }
+    } else if (ev.type === 'exec') {
+      if (ev.error) execError = startFailure(ev.error, runTarget);
+    } else if (ev.type === 'exit') {
+      exited = { status: ev.status, rusage: ev.rusage, elapsedMs: ev.elapsedMs };
+    } else if (ev.type === 'timeout') {
+      timedOut = true;
+    } else if (ev.type === 'end') {
+      const done = exited ?? { status: { exitCode: null, signal: signalNumbers().SIGKILL, coreDumped: false }, rusage: { ...ZERO_USAGE, ...ev.runUsage } };
+      endRunWith({ ...done, end: ev });
+    }
+  };
+  let recording = false;
+  const early: RunEvent[] = [];
+  const onEvent = (ev: RunEvent) => {
+    if (recording) onRunEvent(ev);
+    else early.push(ev);
+  };
+  const startRecording = () => {
+    recording = true;
+    for (const ev of early.splice(0)) onRunEvent(ev);
+  };
+
+  let started: Started;
   let removedEnv: string[];
   try {
     const prepared = prepare({
@@ -234,15 +293,14 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     });
     removedEnv = prepared.removedEnv;
     if (ctx.hardenSupervisor) native.setNonDumpable();
-    // Phase 3: init and the target, which hardens itself and waits.
-    started = startRun(prepared, policy.namespaces);
+    // Phase 3: init and the target, which hardens itself, reports and waits.
+    started = await startRun(prepared, policy.namespaces, onEvent);
   } catch (e) {
     closePipe();
     return fail(e instanceof WormError ? e : startFailure(e, target), target);
   }
-  const { handle, fs } = started;
-  closeSync(pipe[1]);
-  const pid = handle.pid;
+  const { handle, fs, pid } = started;
+  closeEnd(1);
   audit.setPid(pid);
 
   let supervisorFiltered = false;
@@ -252,15 +310,17 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
       supervisorFiltered = true;
     } catch (e) {
       handle.abandon();
+      startRecording();
+      await ended;
       closePipe();
       return fail(new WormError('ERR_WORM_SETUP', `cannot filter the supervisor: ${(e as Error).message}`), target);
     }
   }
 
   // Phase 4: the start record, before the target's first instruction.
-  const unrecorded = notificationNote(handle.facts);
+  const unrecorded = notificationNote(started.facts);
   const notes = [...(started.note ? [started.note] : []), ...(unrecorded ? [unrecorded] : []), ...fs.summary.notes];
-  const prot = protections(handle.facts, fs.summary, {
+  const prot = protections(started.facts, fs.summary, {
     guard: 'preloaded into every Node process of the run (advisory: runs inside the target)',
     supervisorFiltered,
   });
@@ -278,50 +338,13 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
     writeLine(`worm-run: not passed to the target (credentials): ${removedEnv.join(', ')}; pass one with --env NAME`);
   }
 
-  // Phase 5: the run. Refusals arrive through the event loop, so never before the start record.
-  let guardBlocked = 0;
-  let warnings = 0;
-  const records: GuardRecord[] = [];
-  const channel = guardLines((r) => {
-    if (r.event === 'blocked') guardBlocked += 1;
-    else warnings += 1;
-    records.push(r);
-    audit.write('warn', r.event, { source: 'guard', layer: 'guard', ...r }, humanGuardLine(r));
-  });
-  const kernelRefusals: KernelRefusal[] = [];
-  let exited: { status: ExitStatus; rusage: Rusage; elapsedMs?: number } | null = null;
-  let timedOut = false;
-  const ended = new Promise<Ending>((resolve) => {
-    // The monitor thread reads the guard channel too, and owns its read end from here on:
-    // everything in it arrives before 'end' (a writer that holds it from outside the run gets
-    // half a second once the run is over).
-    handle.watch((ev: RunEvent) => {
-      if (ev.type === 'channel') {
-        channel.feed(ev.data);
-      } else if (ev.type === 'refusals') {
-        for (const r of ev.refusals) {
-          kernelRefusals.push(r);
-          if (kernelRefusals.length <= MAX_KERNEL_RECORDS) {
-            audit.write('warn', 'blocked', refusalRecord(r), isQuiet(r) ? undefined : humanRefusalLine(r));
-          }
-        }
-      } else if (ev.type === 'exit') {
-        exited = { status: ev.status, rusage: ev.rusage, elapsedMs: ev.elapsedMs };
-      } else if (ev.type === 'timeout') {
-        timedOut = true;
-      } else {
-        const done = exited ?? { status: { exitCode: null, signal: signalNumbers().SIGKILL, coreDumped: false }, rusage: { ...ZERO_USAGE, ...ev.runUsage } };
-        resolve({ ...done, end: ev });
-      }
-    }, pipe[0]);
-  });
-
-  let execError: WormError | null = null;
-  try {
-    handle.go();
-  } catch (e) {
-    execError = startFailure(e, target);
-  }
+  // Phase 5: the run. Refusals are recorded from here on, so never before the start record.
+  startRecording();
+  // The monitor thread reads the guard channel from here on, and owns its read end: everything
+  // in it arrives before 'end' (a writer that holds it from outside the run gets half a second
+  // once the run is over).
+  open[0] = false;
+  handle.go(pipe[0]);
 
   const timers: NodeJS.Timeout[] = [];
   // Ending the run goes through init (which reports the target's status); SIGKILL to init is
@@ -337,7 +360,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   // The wall clock is kept by the run's monitor thread, not a timer on this event loop: with
   // many runs in one host, the synchronous starts of the others would make it fire late.
   const { timeoutMs, killAfterMs } = policy.limits;
-  if (timeoutMs !== undefined && execError === null) handle.deadline(timeoutMs, killAfterMs);
+  if (timeoutMs !== undefined) handle.deadline(timeoutMs, killAfterMs);
 
   const ending = await ended;
   for (const t of timers) clearTimeout(t);
@@ -364,13 +387,15 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
       audit.write('warn', 'blocked', { ...refusalRecord(r), repeated: true });
     }
   });
-  if (execError) {
+  // (Set by the 'exec' event, which TypeScript cannot see from here.)
+  const failedExec = execError as WormError | null;
+  if (failedExec) {
     audit.write('error', 'exit', {
-      status: execError.exitCode, error: execError.message, code: execError.code, wallMs, blocked, warnings,
+      status: failedExec.exitCode, error: failedExec.message, code: failedExec.code, wallMs, blocked, warnings,
     });
     const trail = audit.close();
     return {
-      ...base, pid, status: execError.exitCode, wallMs, error: execError, kernelRefusals, records, blocked, warnings,
+      ...base, pid, status: failedExec.exitCode, wallMs, error: failedExec, kernelRefusals, records, blocked, warnings,
       auditHead: trail.head, auditComplete: trail.complete,
     };
   }

@@ -3,10 +3,15 @@
  * allows them. `auto` falls back to a run without them (init as a child subreaper, pid-scoped
  * calls limited to the caller by the filter, split Landlock rules) and remembers that this
  * process cannot make them, so later runs of a library caller do not pay for the attempt.
+ *
+ * The start does not hold the event loop while init and the target set themselves up: init is
+ * cloned synchronously, and the target's report (what it got, or why it failed) arrives from
+ * the run's monitor thread. A library host starts its next run meanwhile.
  */
-import { WormError, isSyscallError } from '../errors.js';
+import { isSyscallError } from '../errors.js';
+import { WormError } from '../errors.js';
 import type { FsPlan } from '../fs/plan.js';
-import { native, type RunHandle } from '../native.js';
+import { native, type RunEvent, type RunHandle, type TargetFacts } from '../native.js';
 import type { NamespacesMode } from '../policy.js';
 import type { Prepared } from './prepare.js';
 
@@ -24,16 +29,48 @@ function namespaceFailure(e: unknown): string | null {
 
 export interface Started {
   handle: RunHandle;
+  /** The target's pid as worm-run sees it. */
+  pid: number;
+  /** What the target measured in itself before it waits for go(). */
+  facts: TargetFacts;
   fs: FsPlan;
   /** Why the run has no namespaces although they were wanted (auto). */
   note?: string;
 }
 
-export function startRun(prepared: Prepared, mode: NamespacesMode): Started {
+/**
+ * One attempt: resolves once the target has reported, rejects (once nothing of the attempt is
+ * left) with the error init or the target reported. Every later event goes to onEvent.
+ */
+function attempt(spec: Parameters<typeof native.startRun>[0], onEvent: (ev: RunEvent) => void): Promise<Omit<Started, 'fs' | 'note'>> {
+  const handle = native.startRun(spec);
+  return new Promise((resolve, reject) => {
+    let failure: Error | null = null;
+    let live = false;
+    try {
+      handle.watch((ev) => {
+        if (live) onEvent(ev);
+        else if (ev.type === 'facts') {
+          live = true;
+          resolve({ handle, pid: ev.pid, facts: ev.facts });
+        } else if (ev.type === 'failed') {
+          failure = ev.error;
+        } else if (ev.type === 'end') {
+          reject(failure ?? new Error('the run ended before its target reported'));
+        }
+      });
+    } catch (e) {
+      handle.abandon();
+      reject(e);
+    }
+  });
+}
+
+export async function startRun(prepared: Prepared, mode: NamespacesMode, onEvent: (ev: RunEvent) => void): Promise<Started> {
   if (mode === 'require' || (mode === 'auto' && unavailable === null)) {
     const { spec, fs } = prepared.spec(true);
     try {
-      return { handle: native.startRun(spec), fs };
+      return { ...(await attempt(spec, onEvent)), fs };
     } catch (e) {
       const why = namespaceFailure(e);
       if (why === null) throw e;
@@ -44,6 +81,6 @@ export function startRun(prepared: Prepared, mode: NamespacesMode): Started {
     }
   }
   const { spec, fs } = prepared.spec(false);
-  const handle = native.startRun(spec);
-  return mode === 'auto' && unavailable !== null ? { handle, fs, note: `no namespaces on this machine: ${unavailable}` } : { handle, fs };
+  const started = { ...(await attempt(spec, onEvent)), fs };
+  return mode === 'auto' && unavailable !== null ? { ...started, note: `no namespaces on this machine: ${unavailable}` } : started;
 }
