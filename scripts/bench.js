@@ -528,9 +528,9 @@ async function measureLibrary(envName, env, inProcess) {
   out.pool = libFixture(envName, env, `library: run() vs spawn, ${L.inflight} in flight`, 'pool', ['pool', '--batches', String(L.batches), '--per-batch', String(L.perBatch), '--inflight', String(L.inflight)]);
   progress('.\n');
   // 4: many runs with their own timeouts and trails.
-  progress(`  library: ${L.stressRuns} runs, ${L.stressInflight} in flight, timeout ${STRESS_TIMEOUT_MS} ms each, a trail each: `);
+  progress(`  library: ${L.stressRuns} runs twice over, ${L.stressInflight} in flight, timeout ${STRESS_TIMEOUT_MS} ms each, a trail each: `);
   out.stress = libFixture(envName, env, `library: ${L.stressRuns} timed-out runs`, 'stress',
-    ['stress', '--runs', String(L.stressRuns), '--inflight', String(L.stressInflight), '--timeout-ms', String(STRESS_TIMEOUT_MS), '--sleep', String(STRESS_SLEEP_S), '--control', String(LIB.stressControl)], ['--expose-gc']);
+    ['stress', '--runs', String(L.stressRuns), '--inflight', String(L.stressInflight), '--timeout-ms', String(STRESS_TIMEOUT_MS), '--sleep', String(STRESS_SLEEP_S), '--control', String(LIB.stressControl), '--rounds', '2'], ['--expose-gc']);
   progress('.\n');
   // 5: resident memory, the library's growth per run and the CLI supervisor's.
   progress(`  memory: ${L.memRuns} runs at once in one host; the CLI supervisor: `);
@@ -638,6 +638,7 @@ function libraryReport(lib) {
       `| host event loop delay while running, first half / second half: p50 / p99 / max | ${st.eventLoopDelayMs.halves.map((l) => `${f1(l.p50)} / ${f1(l.p99)} / ${f1(l.max)}`).join(' ms; ')} ms |`,
       `| trails: auditComplete false / file unreadable / no start / no exit / no limit record | ${st.trails.auditCompleteFalse} / ${st.trails.unreadable} / ${st.trails.missingStart} / ${st.trails.missingExit} / ${st.trails.missingLimit} of ${st.trails.checked} |`,
       `| host RSS: fresh / after warm-up / after half / after all (settled${st.gcExposed ? ', gc' : ''}) | ${mbs(h.fresh.rssMb)} / ${mbs(h.before.rssMb)} / ${mbs(h.afterHalf.rssMb)} / ${mbs(h.after.rssMb)} MB (first half ${sign(h.rssGrowthFirstHalfMb, f1)}, second half ${sign(h.rssGrowthSecondHalfMb, f1)} MB) |`,
+      ...(h.afterRounds ? [`| host RSS after each round of ${st.runs / st.rounds} runs (settled${st.gcExposed ? ', gc' : ''}); V8's young generation then | ${h.afterRounds.map((x) => mbs(x.rssMb)).join(' / ')} MB; ${h.afterRounds.map((x) => mbs(x.newSpaceMb)).join(' / ')} MB (${mbs(h.before.newSpaceMb)} MB after warm-up) |`] : []),
       `| host descriptors: fresh / after warm-up / after all | ${h.fresh.fds} / ${h.before.fds} / ${h.after.fds}${kinds ? ` (${kinds})` : ''} |`,
       `| left behind: children of the host / private TMPDIRs / result.processesLeft | ${h.childrenLeft.length} / ${h.leftoverTmpDirs} / ${st.processesLeft} |`);
   }

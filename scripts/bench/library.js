@@ -13,8 +13,8 @@
 //   pool    --batches B --per-batch N --inflight K [--heap-mb M]
 //           /bin/true with K in flight (a pool that starts the next as one ends), batches of N
 //           runs, run() and spawn batches alternately; wall time of a batch / N.
-//   stress  --runs N --inflight K --timeout-ms T --sleep S [--control C]
-//           N runs of `sleep S` with K in flight, each with its own timeout T ms and its own
+//   stress  --runs N --inflight K --timeout-ms T --sleep S [--control C] [--rounds R]
+//           N runs (R times over) of `sleep S` with K in flight, each with its own timeout T ms and its own
 //           audit log: how exact each timeout is, whether every trail is complete, and the host's
 //           RSS, descriptors, children and leftover private TMPDIRs before and after. First C
 //           such runs one at a time (default 10), the control for the timeout's accuracy.
@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 const [mode, ...rest] = process.argv.slice(2);
 const args = {};
@@ -183,8 +184,12 @@ async function settle(ms) {
 }
 function hostState() {
   const m = process.memoryUsage();
+  // V8's young generation grows under a burst of allocation (up to twice --max-semi-space-size)
+  // and keeps its pages: most of a host's RSS growth after many runs at once, used or not.
+  const young = getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
   return {
-    rssMb: mb(m.rss), heapUsedMb: mb(m.heapUsed), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers),
+    rssMb: mb(m.rss), heapTotalMb: mb(m.heapTotal), heapUsedMb: mb(m.heapUsed), newSpaceMb: young ? mb(young.space_size) : null,
+    externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers),
     fds: fds().length, children: children().length, leftoverTmpDirs: readdirSync(runTmp).length,
   };
 }
@@ -277,14 +282,19 @@ async function stress() {
     if (t.late !== undefined) controlTimer.push(t.late);
   }
   // In two halves with a settle between: growth in the second half as well as the first is a
-  // leak per run, growth in the first only a high-water mark.
+  // leak per run, growth in the first only a high-water mark. With --rounds R the whole batch is
+  // run R times, and the host measured after each: a plateau shows as no growth after the first.
+  const rounds = num('rounds', 1);
   const loops = [];
   const half = Math.ceil(n / 2);
   const results = [];
+  const afterRounds = [];
   let wallMs = 0;
   let peak;
   let mid;
-  for (const [from, to] of [[0, half], [half, n]]) {
+  const segments = [];
+  for (let r = 0; r < rounds; r++) segments.push([r * n, r * n + half], [r * n + half, (r + 1) * n]);
+  for (const [from, to] of segments) {
     const loop = monitorEventLoopDelay({ resolution: 10 }); // one per half: a re-enabled one counts the pause
     loop.enable();
     await sleep(25); // the monitor's timer starts with the loop: let it, so the first burst of starts is seen
@@ -304,6 +314,10 @@ async function stress() {
     if (!mid) {
       await settle(1000);
       mid = hostState();
+    }
+    if (to % n === 0 && rounds > 1) {
+      await settle(1000);
+      afterRounds.push(hostState());
     }
   }
   const wallS = wallMs / 1000;
@@ -344,7 +358,7 @@ async function stress() {
   const leftChildren = children();
   const stat = (xs) => ({ median: r3(median(xs)), p90: r3(quantile(xs, 0.9)), max: r3(Math.max(...xs)), min: r3(Math.min(...xs)) });
   const out = {
-    runs: n, inflight: k, timeoutMs, command: argv, gcExposed: Boolean(global.gc), wallS: r3(wallS),
+    runs: n * rounds, rounds, inflight: k, timeoutMs, command: argv, gcExposed: Boolean(global.gc), wallS: r3(wallS),
     controlOvershootMs: control.length ? { ...stat(control), n: control.length } : null, // one at a time: result.wallMs - timeout
     controlTimerLateMs: controlTimer.length ? { ...stat(controlTimer), n: controlTimer.length } : null, // one at a time: limit record - start record - timeout
     overshootMs: { ...stat(over), over50: over.filter((x) => x > 50).length }, // result.wallMs - timeout
@@ -355,7 +369,7 @@ async function stress() {
     // How long the host's event loop was held up while the runs went on (timers fire late by as much).
     eventLoopDelayMs: { max: Math.max(...loops.map((l) => l.max)), halves: loops },
     host: {
-      fresh, before, peak, afterHalf: mid, after,
+      fresh, before, peak, afterHalf: mid, after, ...(rounds > 1 ? { afterRounds } : {}),
       rssGrowthMb: r3(after.rssMb - before.rssMb), rssGrowthFirstHalfMb: r3(mid.rssMb - before.rssMb), rssGrowthSecondHalfMb: r3(after.rssMb - mid.rssMb),
       fdGrowth: after.fds - before.fds, fdDiff, childrenLeft: leftChildren, leftoverTmpDirs: after.leftoverTmpDirs,
     },

@@ -34,7 +34,16 @@ export interface TargetFacts extends FileFacts {
   node?: string;
 }
 
+// Digests by file identity, for a long-lived host that runs the same programs again and again;
+// bounded (the oldest entries go first), since such a host may also see any number of them.
 const cache = new Map<string, string>();
+const CACHE_MAX = 4096;
+
+function cacheDigest(key: string, sha256: string): void {
+  cache.delete(key);
+  cache.set(key, sha256);
+  if (cache.size > CACHE_MAX) cache.delete(cache.keys().next().value as string);
+}
 
 /** Files at least this large are worth a persistent cache entry. */
 const PERSIST_FROM = 1 << 20;
@@ -109,14 +118,14 @@ export function hashFile(path: string, persistent: string | null = null): FileFa
     const large = st.size >= BigInt(PERSIST_FROM);
     const known = cache.get(key) ?? (large ? remembered(persistent, key) : undefined);
     if (known) {
-      cache.set(key, known);
+      cacheDigest(key, known);
       return { path, sha256: known };
     }
     const h = crypto().createHash('sha256');
     const buf = Buffer.allocUnsafe(4 << 20);
     for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
     const sha256 = h.digest('hex');
-    cache.set(key, sha256);
+    cacheDigest(key, sha256);
     if (large) remember(persistent, key, sha256);
     return { path, sha256 };
   } catch (e) {
