@@ -159,7 +159,7 @@ function build() {
     return {};
   }
   const out = {};
-  for (const name of ['floor', 'getppid', 'sendrecv', 'refuse']) {
+  for (const name of ['floor', 'getppid', 'sendrecv', 'refuse', 'protected-floor']) {
     const bin = join(tmp, name);
     const r = spawnSync(gcc, ['-O2', '-Wall', '-o', bin, join(FIX, `${name}.c`)], { encoding: 'utf8' });
     if (r.status !== 0) {
@@ -603,6 +603,63 @@ const mbs = (x) => (x === undefined || x === null ? '—' : `${x.toFixed(x >= 10
 const verdict = (r) => (r === undefined ? '' : r <= TARGET_RATIO ? 'met' : 'not met');
 
 /** The library rows as tables (markdown lines). */
+// ---------------------------------------------------------------------------------- kernel floor
+
+/** The variants of scripts/bench/protected-floor.c the report shows (namespaced ones need root). */
+const FLOOR_VARIANTS = ['plain', 'seccomp+notify', '+landlock', '+init', '+init-tvfork', '+init-vm', 'single-clone-vfork'];
+
+/**
+ * The kernel's own floor for a protected run (protected-floor.c: no Node, no JavaScript),
+ * /bin/true, against libuv's fork + exec + wait, in a launcher of 0 MB and of a Node host's
+ * anonymous memory (16 MB): what a run() ratio to spawn can never go under.
+ */
+function kernelFloor(bins) {
+  if (!bins['protected-floor']) return null;
+  const root = process.geteuid?.() === 0;
+  const only = root ? FLOOR_VARIANTS : FLOOR_VARIANTS.filter((v) => !/init(?!-no-ns)|single/.test(v));
+  const rounds = opts.quick ? 40 : 200;
+  const out = [];
+  const job = mkdtempSync(join(tmp, 'floor-'));
+  for (const hostMb of [0, 16]) {
+    progress(`  kernel floor, launcher of ${hostMb} MB: `);
+    const r = spawnSync(bins['protected-floor'], ['--rounds', String(rounds), '--warmup', '20', '--host-mb', String(hostMb), '--only', only.join(',')], { cwd: job, encoding: 'utf8', timeout: 600000 });
+    progress('.\n');
+    if (r.status !== 0) {
+      notes.push(`protected-floor (host ${hostMb} MB) failed: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}`);
+      continue;
+    }
+    const rows = [];
+    for (const line of r.stdout.split('\n')) {
+      const m = /^(\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+) \|/.exec(line);
+      if (m && only.includes(m[1])) rows.push({ variant: m[1], medianMs: Number(m[2]), p90Ms: Number(m[3]), ratioToPlain: Number(m[4]) });
+    }
+    out.push({ hostMb, rounds, rows });
+  }
+  return out;
+}
+
+const FLOOR_LABELS = {
+  plain: 'fork + exec + wait (libuv\'s spawn)',
+  'seccomp+notify': '+ the filter, its listener to the launcher',
+  '+landlock': '+ Landlock (a private tmp dir, the ruleset): the target\'s hardening, no containment',
+  '+init': '+ init in PID and mount namespaces, /proc, hiding mounts (worm-run before: two copies of the host)',
+  '+init-tvfork': 'the same, the target cloned CLONE_VM|CLONE_VFORK from init (worm-run now: one copy)',
+  '+init-vm': 'the same, init sharing the host\'s memory (not taken: see the README)',
+  'single-clone-vfork': 'the target as pid 1, one CLONE_VM|CLONE_VFORK clone (no init)',
+};
+
+function kernelFloorReport(floor) {
+  if (!floor?.length) return [];
+  const md = ['', '### The kernel\'s floor for a protected run (scripts/bench/protected-floor.c: C, no Node), /bin/true', ''];
+  md.push(`| shape | ${floor.map((f) => `launcher ${f.hostMb} MB: median ms, x plain`).join(' | ')} |`, `|---|${floor.map(() => '---:').join('|')}|`);
+  for (const v of FLOOR_VARIANTS) {
+    const cells = floor.map((f) => f.rows.find((r) => r.variant === v)).map((r) => (r ? `${r.medianMs.toFixed(3)}, ${r.ratioToPlain.toFixed(2)}x` : '—'));
+    if (cells.every((c) => c === '—')) continue;
+    md.push(`| ${FLOOR_LABELS[v] ?? v} | ${cells.join(' | ')} |`);
+  }
+  return md;
+}
+
 function libraryReport(lib) {
   const md = [];
   const rows = [];
@@ -701,6 +758,8 @@ async function main() {
     progress(`${machineLine}\nworm-run: ${show(opts.wormRun)} ${version ?? '(--version failed)'}; rounds ${START_ROUNDS} for starts, ${HEAVY_ROUNDS} for loops; warm-up ${START_WARMUP}/${HEAVY_WARMUP}\n`);
     const results = [];
     const t0 = Date.now();
+    progress('the kernel\'s floor for a protected run (C, no Node):\n');
+    const floor = kernelFloor(bins);
     for (const e of envs) {
       progress(`${e.description}\n`);
       const comparisons = plan(bins, inProcess, tools).map((g) => measure(g, e.name, e.env));
@@ -716,6 +775,7 @@ async function main() {
 
     const md = [machineLine, ''];
     md.push(`worm-run ${version ?? ''} (${show(opts.wormRun)}). Interleaved runs, medians; rounds ${START_ROUNDS} for process starts, ${HEAVY_ROUNDS} for loops, after ${START_WARMUP}/${HEAVY_WARMUP} warm-up rounds. Wall time per process, spawnSync from Node; "in-loop" times are measured by the fixture around its own loop. ${seconds.toFixed(0)} s in all.`);
+    md.push(...kernelFloorReport(floor));
     for (const r of results) {
       md.push('', `## ${r.description}`);
       for (const c of r.comparisons) md.push('', `### ${c.title}`, '', table(c));
@@ -743,6 +803,7 @@ async function main() {
         refuseCalls: REFUSE_CALLS, library: { ...LIB, stressTimeoutMs: STRESS_TIMEOUT_MS, stressSleepS: STRESS_SLEEP_S, memSleepS: MEM_SLEEP_S, targetRatio: TARGET_RATIO },
       },
       seconds,
+      kernelFloor: floor,
       environments: results,
       notes,
       failures,
