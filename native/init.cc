@@ -154,28 +154,11 @@ bool WriteFile(const char* path, const char* text) {
 // read another process's environ, maps and auxv past Landlock's scoping), and init is the one
 // process outside the target it can always name (pid 1, or its parent). Init never reads its
 // environment (the target's is prepared apart): the block is zeroed. Its bounds are fields 50
-// and 51 of /proc/self/stat.
-void WipeEnvironment() {
-  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  char buf[2048];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return;
-  buf[n] = '\0';
-  const char* p = strrchr(buf, ')');  // the command name before it may hold spaces
-  if (p == nullptr || p[1] != ' ') return;
-  unsigned long start = 0, end = 0;
-  int field = 3;
-  for (const char* q = p + 2; *q != '\0' && field <= 51; ++field) {
-    unsigned long v = 0;
-    for (; *q >= '0' && *q <= '9'; ++q) v = v * 10 + static_cast<unsigned long>(*q - '0');
-    if (field == 50) start = v;
-    if (field == 51) end = v;
-    while (*q != '\0' && *q != ' ') ++q;
-    if (*q == ' ') ++q;
+// and 51 of /proc/self/stat, read by the supervisor (EnvironmentBounds): the same in this copy.
+void WipeEnvironment(const Prepared& q) {
+  if (q.envStart != 0 && q.envEnd > q.envStart && q.envEnd - q.envStart < (64ul << 20)) {
+    memset(reinterpret_cast<void*>(q.envStart), 0, q.envEnd - q.envStart);
   }
-  if (start != 0 && end > start && end - start < (64ul << 20)) memset(reinterpret_cast<void*>(start), 0, end - start);
 }
 
 // The run's own namespaces, as init (pid 1) sees them right after clone.
@@ -317,7 +300,7 @@ void Reap(const Prepared& q, State& s) {
   for (int fd : p.fds) q.keep.push_back(fd);
   CloseAllExcept(q.keep);
   for (size_t i = 0; i < p.fds.size(); i++) q.src[i] = p.fds[i];
-  WipeEnvironment();
+  WipeEnvironment(q);
 
   if (p.newPgrp && setpgid(0, 0) != 0) ReportFailure(q.ctl, kStageSetpgid, errno);
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) ReportFailure(q.ctl, kStagePdeathsig, errno);

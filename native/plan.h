@@ -67,6 +67,9 @@ struct Prepared {
   int ctl = -1;     // the child end of the control socket
   int cmd = -1;     // read end of the command pipe
   int status = -1;  // write end of the status pipe
+  // The supervisor's environment block (fields 50 and 51 of /proc/self/stat), which init zeroes
+  // in its copy; 0 when unknown.
+  unsigned long envStart = 0, envEnd = 0;
   // Filled in by init before it starts the target.
   int oldProc = -1;  // worm-run's /proc, for the target's own pid as the supervisor sees it
   pid_t init = 0;

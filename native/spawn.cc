@@ -167,6 +167,36 @@ bool Build(const FilterOptions& opts, std::vector<sock_filter>* prog, struct soc
   return true;
 }
 
+// The bounds of this process's environment block: fixed once it runs, so read once.
+void EnvironmentBounds(unsigned long* start, unsigned long* end) {
+  static unsigned long s = 0, e = 0;
+  static bool read = false;
+  if (!read) {
+    read = true;
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    char buf[2048];
+    ssize_t n = fd < 0 ? -1 : ::read(fd, buf, sizeof buf - 1);
+    if (fd >= 0) close(fd);
+    if (n > 0) {
+      buf[n] = '\0';
+      const char* p = strrchr(buf, ')');  // the command name before it may hold spaces
+      if (p != nullptr && p[1] == ' ') {
+        int field = 3;
+        for (const char* q = p + 2; *q != '\0' && field <= 51; ++field) {
+          unsigned long v = 0;
+          for (; *q >= '0' && *q <= '9'; ++q) v = v * 10 + static_cast<unsigned long>(*q - '0');
+          if (field == 50) s = v;
+          if (field == 51) e = v;
+          while (*q != '\0' && *q != ' ') ++q;
+          if (*q == ' ') ++q;
+        }
+      }
+    }
+  }
+  *start = s;
+  *end = e;
+}
+
 }  // namespace
 
 Napi::Error FailureError(Napi::Env env, const Failure& f, const Plan& p) {
@@ -256,6 +286,7 @@ Napi::Value StartRun(const Napi::CallbackInfo& info) {
     }
   }
   q.supervisor = getpid();
+  EnvironmentBounds(&q.envStart, &q.envEnd);
   q.mapUid = geteuid();
   q.mapGid = getegid();
   snprintf(q.uidMap, sizeof q.uidMap, "%u %u 1\n", q.mapUid, q.mapUid);
