@@ -413,7 +413,9 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
       if (type == kMsgTargetExit) {
         targetExited = true;
         auto* ev = new Event{Event::kExit};
-        ev->elapsedMs = (MonoNs() - s->goNs.load()) / 1e6;
+        // (A target that died before go() never ran: no time.)
+        const long long goNs = s->goNs.load();
+        ev->elapsedMs = goNs > 0 ? (MonoNs() - goNs) / 1e6 : 0;
         ev->exit.type = type;
         if (!ReadExact(s->status, reinterpret_cast<char*>(&ev->exit) + sizeof type, sizeof(TargetExit) - sizeof type)) {
           delete ev;
@@ -567,9 +569,9 @@ Napi::Value RunHandle::Go(const Napi::CallbackInfo& info) {
   }
   std::lock_guard<std::mutex> lock(s->mu);
   s->goSent = true;
+  s->goNs = MonoNs();
   if (s->ctl >= 0) {
     worm::Go go{};
-    s->goNs = MonoNs();
     ssize_t n;
     do {
       n = send(s->ctl, &go, sizeof go, MSG_NOSIGNAL);
