@@ -1,0 +1,88 @@
+/**
+ * How the guard is loaded (src/guard/preload.cts): its start-up modules come as one script,
+ * dist/guard/start.cjs, compiled with the code cache made at build time on the Node that made
+ * it; the modules loaded later share the configured instance; a rejected or missing cache, and
+ * a missing bundle, leave a working guard; a second load changes nothing. Plain `node -r`
+ * with the preload (the worm-run runs are the other tests' subject).
+ */
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT, runProgram, tempDir, testEnv } from '../helpers/run.js';
+import { NODE, dump } from './helpers.js';
+
+const GUARD = join(ROOT, 'dist/guard');
+const PRELOAD = join(GUARD, 'preload.cjs');
+const dir = tempDir('worm-guard-start-');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A copy of dist/guard, with `change` applied to it. */
+function guardCopy(name: string, change: (to: string) => void): string {
+  const to = join(dir, name);
+  mkdirSync(to);
+  for (const f of readdirSync(GUARD)) copyFileSync(join(GUARD, f), join(to, f));
+  change(to);
+  return join(to, 'preload.cjs');
+}
+
+const CONFIG = JSON.stringify({ v: 1, fd: null, ino: null, denyImports: false, denyCommands: ['frobnicate'], allowCommands: [], allowUnix: false });
+
+/**
+ * What a guarded process sees: the cache verdict, its configuration as the later modules get it,
+ * a refused connection and a refused command of the configured deny list.
+ */
+const PROBE = `
+const preload = require(process.env.PRELOAD);
+const config = require(require('node:path').dirname(process.env.PRELOAD) + '/config.cjs').config;
+let command = 'ran';
+try { require('node:child_process').execFileSync('frobnicate'); } catch (e) { command = e.code; }
+require('node:net').connect(80, '192.0.2.1').on('error', (e) => {
+  console.log(JSON.stringify({ bundled: preload.script !== undefined, rejected: preload.script?.cachedDataRejected ?? null,
+    denyCommands: config.denyCommands, command, connect: e.code }));
+});
+`;
+
+async function probe(preload: string, nodeArgs: string[] = [], code = PROBE): Promise<Record<string, unknown>> {
+  const out = await runProgram(NODE, [...nodeArgs, '-r', preload, '-e', code], { env: testEnv({ WORM_RUN_GUARD: CONFIG, PRELOAD: preload }) });
+  expect(out.code, dump(out)).toBe(0);
+  return JSON.parse(out.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+}
+
+const GUARDED = { denyCommands: ['frobnicate'], command: 'ERR_WORM_BLOCKED', connect: 'ERR_WORM_BLOCKED' };
+
+describe('the guard start-up', () => {
+  it('comes as one script, compiled with its code cache on the Node that built it', async () => {
+    const version = (await runProgram(NODE, ['-p', '`${process.version} ${process.platform}-${process.arch}`'])).stdout.trim();
+    const forThisNode = readFileSync(join(GUARD, 'start.cjs'), 'utf8').startsWith(`// code cache: node ${version}\n`);
+    // The tests run on the Node that built dist/: a build that lost its cache must not pass unseen.
+    if (NODE === process.execPath) expect(forThisNode).toBe(true);
+    // Another Node does not even read it (null: compiled without).
+    expect(await probe(PRELOAD)).toEqual({ ...GUARDED, bundled: true, rejected: forThisNode ? false : null });
+  });
+
+  it('compiles as usual when V8 rejects the cache (other V8 flags, a damaged cache)', async () => {
+    const r = await probe(PRELOAD, ['--max-old-space-size=200']);
+    expect(r).toMatchObject({ ...GUARDED, bundled: true });
+    expect(r.rejected === true || r.rejected === null).toBe(true);
+    const damaged = guardCopy('damaged', (to) => {
+      const cache = readFileSync(join(to, 'start.cjs.cache'));
+      writeFileSync(join(to, 'start.cjs.cache'), cache.subarray(0, cache.length >> 1));
+    });
+    const d = await probe(damaged);
+    expect(d).toMatchObject({ ...GUARDED, bundled: true });
+    expect(d.rejected === true || d.rejected === null).toBe(true);
+  });
+
+  it('loads the same modules from their own files without the bundle', async () => {
+    const plain = guardCopy('plain', (to) => {
+      rmSync(join(to, 'start.cjs'));
+      rmSync(join(to, 'start.cjs.cache'));
+    });
+    expect(await probe(plain)).toEqual({ ...GUARDED, bundled: false, rejected: null });
+  });
+
+  it('is installed once: loading the preload again defines no fresh configuration', async () => {
+    const again = `delete require.cache[process.env.PRELOAD]; require(process.env.PRELOAD);\n${PROBE}`;
+    expect(await probe(PRELOAD, [], again)).toMatchObject(GUARDED);
+  });
+});
