@@ -72,7 +72,9 @@ function compile(): ((define: Define) => void) | undefined {
   let cachedData: Buffer | undefined;
   if (source.startsWith(CACHE_LINE)) {
     try {
-      cachedData = fs.readFileSync(`${START}.cache`);
+      // Base64 text: read as UTF-8, which Node does in C++; reading a file into a Buffer first
+      // compiles a dozen of fs's functions, ~0.07 ms more.
+      cachedData = Buffer.from(fs.readFileSync(`${START}.cache`, 'utf8'), 'base64');
     } catch {
       // compiled without
     }
