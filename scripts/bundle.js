@@ -97,7 +97,6 @@ const guardModules = await Promise.all(['config.cjs', 'install.cjs'].map(async (
 }));
 writeFileSync('dist/guard/start.cjs',
   `// code cache: node ${process.version} ${process.platform}-${process.arch}\n(function (define) {\n${guardModules.join('')}})\n`);
-rmSync('dist/guard/start.cjs.cache', { force: true });
 // Made with no NODE_OPTIONS: V8 rejects a cache made under other V8 flags (a run adds none of
 // its own but --max-old-space-size, with --memory).
 const { NODE_OPTIONS: _options, ...cacheEnv } = process.env;

@@ -5,10 +5,13 @@
 // only on the Node named on the bundle's first line, which must therefore be this Node's
 // CACHE_LINE.
 'use strict';
-const { readFileSync, writeFileSync } = require('node:fs');
+const { readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 
 const start = join(__dirname, '..', 'dist', 'guard', 'start.cjs');
+// Compiled from the source, not from an older cache: a script deserialized from a cache keeps
+// what the cache holds (on Node 20 even the name it was compiled under).
+rmSync(`${start}.cache`, { force: true });
 const { CACHE_LINE, script } = require('../dist/guard/preload.cjs');
 if (!script) throw new Error(`${start} was not compiled (missing?)`);
 if (!readFileSync(start, 'utf8').startsWith(CACHE_LINE)) {

@@ -13,6 +13,12 @@ export const ENV_DATA_KEY = 'worm-run.guard';
 
 /** The guard's own directory: frames from here are never "the user's line". */
 export const GUARD_DIR = __dirname;
+/**
+ * Nor are frames of the start-up script (install.cts and this file, see preload.cts), which
+ * show this name. = SCRIPT_NAME of preload.cts (copied: preload.cts loads this module, not the
+ * other way round; a test checks it).
+ */
+export const START_SCRIPT = 'worm-run/dist/guard/start.cjs';
 export const PRELOAD = `${__dirname}/preload.cjs`;
 
 export const config: GuardConfig = {

@@ -24,6 +24,14 @@ const START = `${__dirname}/start.cjs`;
 /** The first line of start.cjs when its cache was made by this Node (scripts/bundle.js writes it). */
 export const CACHE_LINE = `// code cache: node ${process.version} ${process.platform}-${process.arch}\n`;
 
+/**
+ * The name start.cjs is compiled under, what its frames show: the same wherever worm-run is
+ * installed. Node 20's V8 keeps the name a code cache was made under (later lines take the one
+ * given), so the build checkout's path would show instead of the installed one, and frames of
+ * the guard would pass for the user's (blocked.cts tells them apart by this name).
+ */
+export const SCRIPT_NAME = 'worm-run/dist/guard/start.cjs';
+
 /** The compiled bundle, for scripts/guard-cache.cjs (it saves the script's code cache). */
 export let script: vm.Script | undefined;
 
@@ -79,7 +87,7 @@ function compile(): ((define: Define) => void) | undefined {
       // compiled without
     }
   }
-  script = new vm.Script(source, { filename: START, cachedData });
+  script = new vm.Script(source, { filename: SCRIPT_NAME, cachedData });
   return script.runInThisContext() as (define: Define) => void;
 }
 

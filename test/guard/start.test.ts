@@ -29,26 +29,37 @@ const CONFIG = JSON.stringify({ v: 1, fd: null, ino: null, denyImports: false, d
 
 /**
  * What a guarded process sees: the cache verdict, its configuration as the later modules get it,
- * a refused connection and a refused command of the configured deny list.
+ * a refused command of the configured deny list, and a refused connection with the place the
+ * guard reports for it (the in-process reporter's hook, read when a refusal is reported).
  */
 const PROBE = `
 const preload = require(process.env.PRELOAD);
-const config = require(require('node:path').dirname(process.env.PRELOAD) + '/config.cjs').config;
+const guard = require('node:path').dirname(process.env.PRELOAD);
+const { config, START_SCRIPT } = require(guard + '/config.cjs');
+const records = [];
+globalThis[Symbol.for('worm-run.guard.report')] = (r) => records.push(r);
 let command = 'ran';
 try { require('node:child_process').execFileSync('frobnicate'); } catch (e) { command = e.code; }
 require('node:net').connect(80, '192.0.2.1').on('error', (e) => {
   console.log(JSON.stringify({ bundled: preload.script !== undefined, rejected: preload.script?.cachedDataRejected ?? null,
-    denyCommands: config.denyCommands, command, connect: e.code }));
+    denyCommands: config.denyCommands, command, connect: e.code, at: e.stack.split('\\n')[1].trim(),
+    where: records.filter((r) => r.op === 'net.connect').map((r) => \`\${r.file}:\${r.line}\`), names: preload.SCRIPT_NAME === START_SCRIPT }));
 });
 `;
 
 async function probe(preload: string, nodeArgs: string[] = [], code = PROBE): Promise<Record<string, unknown>> {
-  const out = await runProgram(NODE, [...nodeArgs, '-r', preload, '-e', code], { env: testEnv({ WORM_RUN_GUARD: CONFIG, PRELOAD: preload }) });
+  const script = join(dir, 'probe.cjs');
+  writeFileSync(script, code);
+  const out = await runProgram(NODE, [...nodeArgs, '-r', preload, script], { env: testEnv({ WORM_RUN_GUARD: CONFIG, PRELOAD: preload }) });
   expect(out.code, dump(out)).toBe(0);
   return JSON.parse(out.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
 }
 
-const GUARDED = { denyCommands: ['frobnicate'], command: 'ERR_WORM_BLOCKED', connect: 'ERR_WORM_BLOCKED' };
+/** The probe's connect is on its line 9, column 21; the guard's frames are nowhere. */
+const GUARDED = {
+  denyCommands: ['frobnicate'], command: 'ERR_WORM_BLOCKED', connect: 'ERR_WORM_BLOCKED',
+  at: `at Object.<anonymous> (${join(dir, 'probe.cjs')}:9:21)`, where: [`${join(dir, 'probe.cjs')}:9`], names: true,
+};
 
 describe('the guard start-up', () => {
   it('comes as one script, compiled with its code cache on the Node that built it', async () => {
@@ -73,6 +84,13 @@ describe('the guard start-up', () => {
     expect(d.rejected === true || d.rejected === null).toBe(true);
   });
 
+  it('keeps its cache and tells its frames from the user\'s when installed elsewhere than it was built', async () => {
+    // Node 20 names the frames of a script compiled from a cache as the build named them.
+    const moved = guardCopy('moved', () => {});
+    const d = await probe(moved);
+    expect(d).toEqual({ ...GUARDED, bundled: true, rejected: (await probe(PRELOAD)).rejected });
+  });
+
   it('loads the same modules from their own files without the bundle', async () => {
     const plain = guardCopy('plain', (to) => {
       rmSync(join(to, 'start.cjs'));
@@ -82,7 +100,7 @@ describe('the guard start-up', () => {
   });
 
   it('is installed once: loading the preload again defines no fresh configuration', async () => {
-    const again = `delete require.cache[process.env.PRELOAD]; require(process.env.PRELOAD);\n${PROBE}`;
+    const again = `delete require.cache[process.env.PRELOAD]; require(process.env.PRELOAD);${PROBE}`;
     expect(await probe(PRELOAD, [], again)).toMatchObject(GUARDED);
   });
 });
