@@ -86,17 +86,14 @@ if (cache.status !== 0) {
 // The guard's start-up: config.cjs and install.cjs (tsc's output) as one script, a function
 // that dist/guard/preload.cjs calls with its `define`, which runs each as the CommonJS loader
 // runs a file (its own filename, module and require). Comments and whitespace are left out: a
-// Node the cache is not for compiles the source. The first line names the Node whose cache
-// scripts/guard-cache.cjs makes next; preload.cjs reads the cache only on that Node (the line
-// must be its CACHE_LINE, which guard-cache.cjs checks).
+// Node the cache is not for compiles the source. Then the cache, for this Node.
 const guardModules = await Promise.all(['config.cjs', 'install.cjs'].map(async (name) => {
   const { code } = await transform(readFileSync(`dist/guard/${name}`, 'utf8'), {
     loader: 'js', target: 'node20', minifyWhitespace: true, minifySyntax: true, logLevel: 'warning',
   });
   return `define(${JSON.stringify(name)}, function (exports, require, module, __filename, __dirname) {${code}});\n`;
 }));
-writeFileSync('dist/guard/start.cjs',
-  `// code cache: node ${process.version} ${process.platform}-${process.arch}\n(function (define) {\n${guardModules.join('')}})\n`);
+writeFileSync('dist/guard/start.cjs', `(function (define) {\n${guardModules.join('')}})\n`);
 // Made with no NODE_OPTIONS: V8 rejects a cache made under other V8 flags (a run adds none of
 // its own but --max-old-space-size, with --memory).
 const { NODE_OPTIONS: _options, ...cacheEnv } = process.env;

@@ -1,20 +1,19 @@
 // Build step (scripts/bundle.js runs it): loads the guard as every Node process of a run does,
 // through dist/guard/preload.cjs, which compiles dist/guard/start.cjs and installs the guard in
 // this process, so the functions every start runs are compiled; then saves V8's code cache of
-// that script as dist/guard/start.cjs.cache, in base64 (see preload.cts). preload.cjs reads it
-// only on the Node named on the bundle's first line, which must therefore be this Node's
-// CACHE_LINE.
+// that script, in base64 (see preload.cts), as the file preload.cjs looks for on this Node
+// (its CACHE_FILE, named after the Node).
 'use strict';
-const { readFileSync, rmSync, writeFileSync } = require('node:fs');
+const { readdirSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 
-const start = join(__dirname, '..', 'dist', 'guard', 'start.cjs');
-// Compiled from the source, not from an older cache: a script deserialized from a cache keeps
-// what the cache holds (on Node 20 even the name it was compiled under).
-rmSync(`${start}.cache`, { force: true });
-const { CACHE_LINE, script } = require('../dist/guard/preload.cjs');
-if (!script) throw new Error(`${start} was not compiled (missing?)`);
-if (!readFileSync(start, 'utf8').startsWith(CACHE_LINE)) {
-  throw new Error(`the first line of ${start} is not ${JSON.stringify(CACHE_LINE)}: a cache would never be read`);
+const guard = join(__dirname, '..', 'dist', 'guard');
+// Every older cache goes first. A script compiled from one is what the cache holds (on Node 20
+// even the name it was compiled under), and V8 tells a cache's source only by its length: an
+// old cache of a changed start.cjs of the same length would pass for a current one.
+for (const f of readdirSync(guard)) {
+  if (f.startsWith('start.cjs.') && f.endsWith('.cache')) rmSync(join(guard, f));
 }
-writeFileSync(`${start}.cache`, script.createCachedData().toString('base64'));
+const { CACHE_FILE, script } = require('../dist/guard/preload.cjs');
+if (!script) throw new Error(`${join(guard, 'start.cjs')} was not compiled (missing?)`);
+writeFileSync(CACHE_FILE, script.createCachedData().toString('base64'));

@@ -6,11 +6,11 @@
  * Every Node start of a run pays for this, so those two modules come as one script,
  * dist/guard/start.cjs (made by scripts/bundle.js), compiled here with the V8 code cache that
  * scripts/guard-cache.cjs made for it at build time: no module resolution for them, one file
- * read, and no compiling of the functions that run at every start. The cache is read only when
- * the bundle's first line names this Node (another Node rejects it anyway; reading it would be
- * wasted), and one V8 rejects (other V8 flags, e.g. a --max-old-space-size) just means an
- * ordinary compile. Nothing is written at run time. Without the bundle (a build that did not
- * make one) the same modules load from their own files.
+ * read, and no compiling of the functions that run at every start. A cache is only for the
+ * Node that made it (V8 rejects any other), so its file is named after that Node and another
+ * Node does not even look for one; a cache V8 rejects all the same (other V8 flags, e.g. a
+ * --max-old-space-size) just means an ordinary compile. Nothing is written at run time.
+ * Without the bundle (a build that did not make one) the same modules load from their files.
  */
 import fs = require('node:fs');
 import vm = require('node:vm');
@@ -21,8 +21,8 @@ type ModuleClass = new (id: string, parent?: NodeJS.Module) => NodeJS.Module;
 
 const START = `${__dirname}/start.cjs`;
 
-/** The first line of start.cjs when its cache was made by this Node (scripts/bundle.js writes it). */
-export const CACHE_LINE = `// code cache: node ${process.version} ${process.platform}-${process.arch}\n`;
+/** This Node's code cache for start.cjs, if one was made (scripts/guard-cache.cjs writes it). */
+export const CACHE_FILE = `${START}.${process.version}-${process.platform}-${process.arch}.cache`;
 
 /**
  * The name start.cjs is compiled under, what its frames show: the same wherever worm-run is
@@ -78,14 +78,12 @@ function compile(): ((define: Define) => void) | undefined {
     return undefined;
   }
   let cachedData: Buffer | undefined;
-  if (source.startsWith(CACHE_LINE)) {
-    try {
-      // Base64 text: read as UTF-8, which Node does in C++; reading a file into a Buffer first
-      // compiles a dozen of fs's functions, ~0.07 ms more.
-      cachedData = Buffer.from(fs.readFileSync(`${START}.cache`, 'utf8'), 'base64');
-    } catch {
-      // compiled without
-    }
+  try {
+    // Base64 text: read as UTF-8, which Node does in C++; reading a file into a Buffer first
+    // compiles a dozen of fs's functions, ~0.07 ms more.
+    cachedData = Buffer.from(fs.readFileSync(CACHE_FILE, 'utf8'), 'base64');
+  } catch {
+    // none for this Node: compiled without
   }
   script = new vm.Script(source, { filename: SCRIPT_NAME, cachedData });
   return script.runInThisContext() as (define: Define) => void;
