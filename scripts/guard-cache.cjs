@@ -1,8 +1,8 @@
 // Build step (scripts/bundle.js runs it): loads the guard as every Node process of a run does,
 // through dist/guard/preload.cjs, which compiles dist/guard/start.cjs and installs the guard in
 // this process, so the functions every start runs are compiled; then saves V8's code cache of
-// that script, in base64 (see preload.cts), as the file preload.cjs looks for on this Node
-// (its CACHE_FILE, named after the Node).
+// that script as the file preload.cjs looks for on this Node (its CACHE_FILE, named after the
+// Node).
 'use strict';
 const { readdirSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
@@ -16,4 +16,4 @@ for (const f of readdirSync(guard)) {
 }
 const { CACHE_FILE, script } = require('../dist/guard/preload.cjs');
 if (!script) throw new Error(`${join(guard, 'start.cjs')} was not compiled (missing?)`);
-writeFileSync(CACHE_FILE, script.createCachedData().toString('base64'));
+writeFileSync(CACHE_FILE, script.createCachedData());

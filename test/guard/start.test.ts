@@ -86,8 +86,8 @@ describe('the guard start-up', () => {
       expect(caches.length).toBeGreaterThan(0);
       const own = caches.includes(name);
       // This Node's cache cut in half, else the building Node's under this Node's name.
-      const text = readFileSync(join(to, own ? name : caches[0]!), 'utf8');
-      writeFileSync(join(to, name), own ? text.slice(0, text.length >> 1) : text);
+      const data = readFileSync(join(to, own ? name : caches[0]!));
+      writeFileSync(join(to, name), own ? data.subarray(0, data.length >> 1) : data);
     });
     expect(await probe(damaged)).toEqual({ ...GUARDED, bundled: true, rejected: true });
   });
