@@ -39,9 +39,9 @@ export let script: vm.Script | undefined;
 const defined = new Map<string, unknown>();
 
 /**
- * A require for the bundle's modules: each other's exports without the resolver (the first
- * resolution of a relative path costs more than the rest of the start), anything else from
- * this directory as their own files would.
+ * A require for the bundle's modules: each other's exports without the resolver (resolving
+ * './config.cjs', stat and realpath on the resolver's first use, cost ~0.3 ms), anything else
+ * from this directory as their own files would.
  */
 function bundleRequire(id: string): unknown {
   return defined.has(id) ? defined.get(id) : require(id);

@@ -1,9 +1,10 @@
 /**
  * How the guard is loaded (src/guard/preload.cts): its start-up modules come as one script,
  * dist/guard/start.cjs, compiled with the code cache made at build time on the Node that made
- * it; the modules loaded later share the configured instance; a rejected or missing cache, and
- * a missing bundle, leave a working guard; a second load changes nothing. Plain `node -r`
- * with the preload (the worm-run runs are the other tests' subject).
+ * it; the modules loaded later share the configured instance; a copy installed elsewhere keeps
+ * its cache and tells its frames from the user's; a rejected or missing cache, and a missing
+ * bundle, leave a working guard; a second load changes nothing. Plain `node -r` with the
+ * preload (the worm-run runs are the other tests' subject).
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
