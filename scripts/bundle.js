@@ -5,9 +5,11 @@
 // once the target runs, the supervisor loads no code from disk, and never from node_modules/.
 // The library entry (dist/index.js) stays unbundled. Then a V8 code cache for it (see
 // scripts/code-cache.cjs); a machine where that cannot run simply gets no cache.
+// The guard's start-up goes into dist/guard/start.cjs, with a code cache of its own (see
+// src/guard/preload.cts and scripts/guard-cache.cjs).
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { build } from 'esbuild';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { build, transform } from 'esbuild';
 
 // The version as a constant: src/version.ts reads package.json at start-up (the library does),
 // which the CLI need not pay for on every run.
@@ -79,4 +81,23 @@ rmSync('dist/worm-run.cjs.cache', { force: true });
 const cache = spawnSync(process.execPath, ['scripts/code-cache.cjs'], { stdio: ['ignore', 'ignore', 'pipe'] });
 if (cache.status !== 0) {
   process.stderr.write(`bundle: no code cache (${cache.stderr.toString().trim().split('\n').pop() || `status ${cache.status}`}); the CLI works without it\n`);
+}
+
+// The guard's start-up: config.cjs and install.cjs (tsc's output) as one script, a function
+// that dist/guard/preload.cjs calls with its `define`, which runs each as the CommonJS loader
+// runs a file (its own filename, module and require). Comments and whitespace are left out: a
+// Node the cache is not for compiles the source. Then the cache, for this Node.
+const guardModules = await Promise.all(['config.cjs', 'install.cjs'].map(async (name) => {
+  const { code } = await transform(readFileSync(`dist/guard/${name}`, 'utf8'), {
+    loader: 'js', target: 'node20', minifyWhitespace: true, minifySyntax: true, logLevel: 'warning',
+  });
+  return `define(${JSON.stringify(name)}, function (exports, require, module, __filename, __dirname) {${code}});\n`;
+}));
+writeFileSync('dist/guard/start.cjs', `(function (define) {\n${guardModules.join('')}})\n`);
+// Made with no NODE_OPTIONS: V8 rejects a cache made under other V8 flags (a run adds none of
+// its own but --max-old-space-size, with --memory).
+const { NODE_OPTIONS: _options, ...cacheEnv } = process.env;
+const guardCache = spawnSync(process.execPath, ['scripts/guard-cache.cjs'], { stdio: ['ignore', 'ignore', 'pipe'], env: cacheEnv });
+if (guardCache.status !== 0) {
+  process.stderr.write(`bundle: no guard code cache (${guardCache.stderr.toString().trim().split('\n').pop() || `status ${guardCache.status}`}); the guard works without it\n`);
 }

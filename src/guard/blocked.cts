@@ -8,7 +8,7 @@
  */
 import fs = require('node:fs');
 import type { GuardRecord } from './protocol.cjs';
-import { GUARD_DIR, REPORT_HOOK, channelOk, config } from './config.cjs';
+import { GUARD_DIR, REPORT_HOOK, START_SCRIPT, channelOk, config } from './config.cjs';
 
 export const BLOCKED_CODE = 'ERR_WORM_BLOCKED';
 
@@ -51,7 +51,7 @@ function fileOf(site: CallSite): string | null {
 }
 
 function isGuardFile(f: string | null): boolean {
-  return !!f && (f.startsWith(`${GUARD_DIR}/`) || f.startsWith(`file://${GUARD_DIR}/`));
+  return !!f && (f === START_SCRIPT || f.startsWith(`${GUARD_DIR}/`) || f.startsWith(`file://${GUARD_DIR}/`));
 }
 
 /** A file of the user's program (their code or a package they use): not Node's, not the guard's. */

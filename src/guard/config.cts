@@ -1,17 +1,24 @@
 /**
  * The guard's configuration in this process (or thread), read once at start-up. Kept apart and
- * tiny: it is one of the two files every Node process of a run loads.
+ * tiny: with install.cts it is what every Node process of a run loads (bundled into
+ * dist/guard/start.cjs, see preload.cts); the modules loaded later share this instance.
  */
 import fs = require('node:fs');
 import type { GuardConfig } from './protocol.cjs';
 
-/** = GUARD_ENV of protocol.cts (copied, not imported, to keep start-up to two files; a test checks it). */
+/** = GUARD_ENV of protocol.cts (copied, not imported: protocol.cts is not part of the start-up; a test checks it). */
 export const GUARD_ENV_NAME = 'WORM_RUN_GUARD';
 /** Worker environment data key: the configuration reaches workers whatever their `env`. */
 export const ENV_DATA_KEY = 'worm-run.guard';
 
 /** The guard's own directory: frames from here are never "the user's line". */
 export const GUARD_DIR = __dirname;
+/**
+ * Nor are frames of the start-up script (install.cts and this file, see preload.cts), which
+ * show this name. = SCRIPT_NAME of preload.cts (copied: preload.cts loads this module, not the
+ * other way round; a test checks it).
+ */
+export const START_SCRIPT = 'worm-run/dist/guard/start.cjs';
 export const PRELOAD = `${__dirname}/preload.cjs`;
 
 export const config: GuardConfig = {

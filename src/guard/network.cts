@@ -1,5 +1,5 @@
 /**
- * Network refusals: what the thin wrappers installed by preload.cts call (loaded on the first
+ * Network refusals: what the thin wrappers installed by install.cts call (loaded on the first
  * network operation, not at start-up). Each function decides (only Unix sockets with
  * --allow-unix and IP-literal lookups go through), reports, and delivers the ERR_WORM_BLOCKED
  * error where Node delivers the matching failure:

@@ -1,7 +1,7 @@
 /**
  * The subprocess filter. child_process stays usable; what is refused is starting a network tool
  * (the table in commands.cts), however it is spelled. Loaded on the first child_process call;
- * preload.cts installs the thin wrappers that call in here.
+ * install.cts installs the thin wrappers that call in here.
  *
  * Choke points:
  *   ChildProcess.prototype.spawn   spawn, exec, execFile, fork (all of them end there, with the

@@ -1,12 +1,12 @@
 /**
  * Workers get the guard too. A Worker loads the preload from the NODE_OPTIONS of its own
  * environment, so one created with a custom `env` (or after NODE_OPTIONS was removed) would run
- * unguarded. The Worker class installed by preload.cts passes its options through withGuard,
+ * unguarded. The Worker class installed by install.cts passes its options through withGuard,
  * which puts `--require <preload>` first in the NODE_OPTIONS of a custom environment (copied),
  * else first in the worker's execArgv when one is given, else makes it the execArgv. (A Worker
  * refuses process-wide flags such as --max-old-space-size in execArgv, so the parent's execArgv
  * cannot simply be repeated.) The configuration travels as worker environment data (set by
- * preload.cts), so it reaches the worker whatever its environment.
+ * install.cts), so it reaches the worker whatever its environment.
  */
 import type * as WT from 'node:worker_threads';
 import { PRELOAD, state } from './config.cjs';
