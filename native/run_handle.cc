@@ -453,7 +453,11 @@ void Monitor(std::shared_ptr<RunState> s, Napi::ThreadSafeFunction tsfn) {
     s->listener.reset();  // closes the listener
   }
   CloseCtl(s.get());
-  takeChannel();
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    takeChannel();
+    s->monitorDone = true;
+  }
   // What the run's processes wrote to the guard channel before they ended is still in it.
   timespec start{};
   clock_gettime(CLOCK_MONOTONIC, &start);
@@ -562,12 +566,17 @@ Napi::Value RunHandle::Go(const Napi::CallbackInfo& info) {
   if (!info[0].IsUndefined() && (!info[0].IsNumber() || info[0].As<Napi::Number>().Int32Value() < 0)) {
     return ThrowType(env, "go(channelFd?): channelFd must be an open descriptor");
   }
-  if (info[0].IsNumber()) {
-    // Sized here, on the JavaScript thread: from the main arena (see `watched`).
-    s->chunk.resize(kChannelChunk);
-    s->pendingChannel.store(info[0].As<Napi::Number>().Int32Value());
-  }
   std::lock_guard<std::mutex> lock(s->mu);
+  if (info[0].IsNumber()) {
+    const int channel = info[0].As<Napi::Number>().Int32Value();
+    if (s->monitorDone) {
+      close(channel);  // the run is over already (its target died before go): nobody would read it
+    } else {
+      // Sized here, on the JavaScript thread: from the main arena (see `watched`).
+      s->chunk.resize(kChannelChunk);
+      s->pendingChannel.store(channel);
+    }
+  }
   s->goSent = true;
   s->goNs = MonoNs();
   if (s->ctl >= 0) {

@@ -29,6 +29,9 @@ struct RunState {
   std::atomic<int> pendingChannel{-1};
   // go() was called (the target told to exec, or found gone already).
   bool goSent = false;
+  // The monitor has taken its last look at pendingChannel (under mu): a channel handed over
+  // after that is closed by go() itself.
+  bool monitorDone = false;
   // The monitor's buffer for reading the channel.
   std::vector<char> chunk;
   // Bytes of the channel read but not yet handed to JavaScript: reading stops above a bound, so

@@ -171,7 +171,8 @@ export async function run(a: string | readonly string[], b?: readonly string[] |
     throw new WormError('ERR_WORM_PLATFORM', `this kernel cannot install seccomp filters (errno ${errno})`);
   }
   // Aborted now: nothing is started. Aborted while the run starts (execute() awaits the target's
-  // report): onStarted sees it and ends the run at once.
+  // report): execute() asks before go(), and the target never runs. Aborted later: onStarted
+  // ends the run.
   if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
 
   const modes = typeof options.stdio === 'string' || options.stdio === undefined
@@ -185,26 +186,35 @@ export async function run(a: string | readonly string[], b?: readonly string[] |
   }
   const readers: ({ result: Promise<Collected>; close(): void } | null)[] = [null, null, null];
   let stdinWrite: number | null = null;
-  for (let i = 0; i < 3; i++) {
-    const mode = modes[i] ?? 'pipe';
-    if (mode === 'inherit') {
-      childFds.push(i);
-    } else if (mode === 'ignore') {
-      const fd = openSync('/dev/null', i === 0 ? 'r' : 'w');
-      childFds.push(fd);
-      toClose.push(fd);
-    } else {
-      const [r, w] = native.pipe();
-      if (i === 0) {
-        childFds.push(r);
-        toClose.push(r);
-        stdinWrite = w;
+  try {
+    for (let i = 0; i < 3; i++) {
+      const mode = modes[i] ?? 'pipe';
+      if (mode === 'inherit') {
+        childFds.push(i);
+      } else if (mode === 'ignore') {
+        const fd = openSync('/dev/null', i === 0 ? 'r' : 'w');
+        childFds.push(fd);
+        toClose.push(fd);
       } else {
-        childFds.push(w);
-        toClose.push(w);
-        readers[i] = collect(r, maxBuffer);
+        const [r, w] = native.pipe();
+        if (i === 0) {
+          childFds.push(r);
+          toClose.push(r);
+          stdinWrite = w;
+        } else {
+          childFds.push(w);
+          toClose.push(w);
+          readers[i] = collect(r, maxBuffer);
+        }
       }
     }
+  } catch (e) {
+    // Out of descriptors half-way (EMFILE): what was opened is closed, and no reader keeps the
+    // host's event loop alive.
+    readers.forEach((r) => r?.close());
+    for (const fd of toClose) closeSync(fd);
+    if (stdinWrite !== null) closeSync(stdinWrite);
+    throw e;
   }
 
   let abort: (() => void) | undefined;
@@ -216,6 +226,7 @@ export async function run(a: string | readonly string[], b?: readonly string[] |
       stdio: childFds as [number, number, number],
       hardenSupervisor: false,
       humanLines: false,
+      aborted: () => options.signal?.aborted === true,
       onStarted: (_pid, _signal, endRun) => {
         for (const fd of toClose.splice(0)) closeSync(fd);
         if (stdinWrite !== null) {
@@ -235,6 +246,11 @@ export async function run(a: string | readonly string[], b?: readonly string[] |
     for (const fd of toClose) closeSync(fd);
     if (stdinWrite !== null) closeSync(stdinWrite);
     if (abort) options.signal?.removeEventListener('abort', abort);
+  }
+  if (result.error?.code === 'ERR_WORM_ABORTED') {
+    // Aborted while it was starting: nothing ran, as for a signal aborted before the call.
+    readers.forEach((r) => r?.close());
+    throw new AbortError(undefined, { cause: options.signal?.reason });
   }
   // Output ends when the last writer does; anything the run left behind was killed already.
   const grace = setTimeout(() => readers.forEach((r) => r?.close()), 500);

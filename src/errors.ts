@@ -12,7 +12,9 @@ export type WormErrorCode =
   | 'ERR_WORM_NOT_FOUND'
   | 'ERR_WORM_NOT_EXECUTABLE'
   | 'ERR_WORM_SETUP'
-  | 'ERR_WORM_SYSCALL';
+  | 'ERR_WORM_SYSCALL'
+  /** Library: the caller's AbortSignal fired while the run was starting; its target never ran. */
+  | 'ERR_WORM_ABORTED';
 
 export const EXIT_WORM_FAILED = 125;
 export const EXIT_CANNOT_EXECUTE = 126;

@@ -3,7 +3,7 @@
  * executable. Resolution happens here, before anything starts, so a missing or unrunnable
  * target is reported plainly (127 / 126) instead of as a failed execve.
  */
-import { accessSync, constants, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { accessSync, constants, fstatSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { delimiter, extname, isAbsolute, join, resolve } from 'node:path';
 import { EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, WormError } from './errors.js';
 
@@ -30,11 +30,15 @@ const TYPESCRIPT_EXTENSIONS = new Set(['.ts', '.mts', '.cts']);
 
 const isScriptExtension = (ext: string): boolean => NODE_EXTENSIONS.has(ext) || TYPESCRIPT_EXTENSIONS.has(ext);
 
-/** The file's first bytes (up to 256), or undefined when it cannot be read. */
+/**
+ * The file's first bytes (up to 256), or undefined when it cannot be read or is not a regular
+ * file. Opened without blocking: a FIFO a run planted must not hold the host's event loop.
+ */
 function head(path: string): Buffer | undefined {
   let fd: number | undefined;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    if (!fstatSync(fd).isFile()) return undefined;
     const buf = Buffer.alloc(256);
     return buf.subarray(0, readSync(fd, buf, 0, buf.length, 0));
   } catch {
@@ -135,6 +139,8 @@ export function resolveTarget(argv: string[], cwd: string, pathEnv: string | und
       throw notExecutable(command, (e as Error).message);
     }
     if (st.isDirectory()) throw notExecutable(command, 'Is a directory');
+    // execve(2) refuses anything else (a FIFO, a device, a socket) with EACCES.
+    if (!st.isFile()) throw notExecutable(command, 'Permission denied (not a regular file)');
   } else {
     const found = searchPath(command, pathEnv, cwd);
     if (!found) {

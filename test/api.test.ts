@@ -3,7 +3,8 @@
  * resolves to one result shape; it never filters the process that calls it.
  */
 import { createConnection } from 'node:net';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../dist/index.js';
@@ -198,17 +199,60 @@ describe('run() as a well-behaved library', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
-  it('an abort while the run is still starting (the start does not hold the event loop): the run is ended at once', async () => {
-    const marker = join(dir, 'abort-at-start');
-    const ac = new AbortController();
-    const pending = run(['sh', '-c', `sleep 1; touch ${marker}`], { signal: ac.signal, env });
-    // The call has returned its promise; init and the target are setting themselves up.
-    ac.abort();
-    const r = await pending;
-    expect(r.signal).toBe('SIGKILL');
-    expect(r.error).toBeNull();
-    await new Promise((res) => setTimeout(res, 1500));
-    expect(existsSync(marker)).toBe(false);
+  it('an abort while the run is still starting (the start does not hold the event loop): the target never runs, and run() rejects with an AbortError', async () => {
+    const runs = Array.from({ length: 12 }, (_, i) => {
+      const marker = join(dir, `abort-at-start-${i}`);
+      const ac = new AbortController();
+      // (Settled into a value at once: every promise rejects while the first is awaited.)
+      const outcome = run(['sh', '-c', `touch ${marker}`], { signal: ac.signal, env }).then((r) => r, (e: unknown) => e);
+      // The call has returned its promise; init and the target are setting themselves up.
+      ac.abort(new Error(`stop ${i}`));
+      return { marker, outcome, i };
+    });
+    for (const { marker, outcome, i } of runs) {
+      expect(await outcome).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: new Error(`stop ${i}`) });
+      expect(existsSync(marker)).toBe(false);
+    }
+  });
+
+  it('a target that is a FIFO, or a script whose interpreter is one, fails at once (126) instead of holding the host', async () => {
+    const fifoDir = join(dir, 'fifos');
+    mkdirSync(fifoDir);
+    const fifo = join(fifoDir, 'fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    chmodSync(fifo, 0o755);
+    writeFileSync(join(fifoDir, 'script.sh'), `#!${fifo}\n`, { mode: 0o755 });
+    const [a, b] = await Promise.all([
+      run(['./fifo'], { env, cwd: fifoDir }),
+      run(['./script.sh'], { env, cwd: fifoDir, policy: { audit: { log: join(fifoDir, 'trail.jsonl') } } }),
+    ]);
+    expect(a).toMatchObject({ status: 126, error: { code: 'ERR_WORM_NOT_EXECUTABLE', message: 'cannot execute ./fifo: Permission denied (not a regular file)' } });
+    expect(b.status).toBe(126);
+    expect(auditLines(readFileSync(join(fifoDir, 'trail.jsonl'), 'utf8')).map((l) => l.event)).toEqual(['start', 'exit']);
+  }, 20000);
+
+  it('a run that plants a .git link resolving only outside the run\'s namespaces fails its next run in that directory, and only that: later runs elsewhere keep their namespaces', async () => {
+    const job = join(dir, 'plants-git');
+    const other = join(dir, 'plants-git-other');
+    mkdirSync(job);
+    mkdirSync(other);
+    // The control: what this machine gives a run (with namespaces where it can make them).
+    const before = await run(['true'], { env, cwd: other });
+    expect(before.status).toBe(0);
+    const ns = (before.protections as { namespaces: { pid: boolean; mount: boolean } }).namespaces;
+    // The attacker: in the host's view the link exists (pid 2's cwd); in a new PID namespace
+    // /proc/2 does not exist when init binds the .git read-only.
+    const planted = await run(['ln', '-s', '/proc/2/cwd', '.git'], { env, cwd: job });
+    expect(planted.status).toBe(0);
+    const victim = await run(['true'], { env, cwd: job });
+    if (ns.mount) {
+      expect(victim.status).toBe(125);
+      expect(victim.error?.message).toMatch(/^cannot start true under the policy: mount\(.*plants-git\/\.git\) failed/);
+    }
+    const after = await run(['true'], { env, cwd: other });
+    expect(after.status).toBe(0);
+    expect((after.protections as { namespaces: unknown }).namespaces).toEqual(ns);
+    expect(JSON.stringify(after.protections)).not.toMatch(/no namespaces on this machine/);
   });
 
   it('runs started together overlap their starts: 16 at once all complete, each with its own result', async () => {

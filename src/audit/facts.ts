@@ -112,8 +112,10 @@ function remember(dir: string | null, key: string, sha256: string): void {
 export function hashFile(path: string, persistent: string | null = null): FileFacts {
   let fd: number | undefined;
   try {
-    fd = openSync(path, constants.O_RDONLY);
+    // Without blocking: an interpreter named by a `#!` line may be a FIFO a run planted.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     const st = fstatSync(fd, { bigint: true });
+    if (!st.isFile()) return { path, sha256: null, error: 'not a regular file' };
     const key = `${st.dev}-${st.ino}-${st.size}-${st.mtimeNs}-${st.ctimeNs}`;
     const large = st.size >= BigInt(PERSIST_FROM);
     const known = cache.get(key) ?? (large ? remembered(persistent, key) : undefined);

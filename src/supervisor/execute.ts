@@ -93,6 +93,11 @@ export interface ExecuteContext {
   humanLines: boolean;
   /** Written into the start record (e.g. why --in-process fell back to supervised). */
   note?: string;
+  /**
+   * Library only: the caller gave up. Asked once the target has reported, just before it may
+   * exec: a run aborted while it was starting is ended there and its target never runs.
+   */
+  aborted?: () => boolean;
   /** Called once the target runs: forward a signal to it, or end the whole run now. */
   onStarted?: (pid: number, signal: (sig: NodeJS.Signals) => void, endRun: () => void) => void;
 }
@@ -302,6 +307,14 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   const { handle, fs, pid } = started;
   closeEnd(1);
   audit.setPid(pid);
+  // From here to go() nothing yields to the event loop: an abort cannot come in between.
+  if (ctx.aborted?.()) {
+    handle.abandon();
+    startRecording();
+    await ended;
+    closePipe();
+    return fail(new WormError('ERR_WORM_ABORTED', `aborted before ${target.command} started`), target);
+  }
 
   let supervisorFiltered = false;
   if (ctx.hardenSupervisor) {

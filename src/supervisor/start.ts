@@ -17,14 +17,18 @@ import type { Prepared } from './prepare.js';
 
 let unavailable: string | null = null;
 
-/** The calls whose failure means "no namespaces here", not "this run is broken". */
-const NAMESPACE_STEPS = new Set(['clone(new namespaces)', "writing the user namespace's uid_map", 'mount(/, MS_PRIVATE)', 'mount']);
+/**
+ * The calls whose failure means "no namespaces here", not "this run is broken". A bind of one
+ * of the run's paths is not among them: a path is the run's own (a previous run could plant a
+ * symbolic link that resolves only outside the new namespaces), and must never turn namespaces
+ * off for every later run of a library host.
+ */
+const NAMESPACE_STEPS = new Set(['clone(new namespaces)', "writing the user namespace's uid_map", 'mount(/, MS_PRIVATE)']);
 
 function namespaceFailure(e: unknown): string | null {
   if (!isSyscallError(e)) return null;
   const step = (e as { stage?: string }).stage ?? e.syscall ?? '';
-  if (!NAMESPACE_STEPS.has(step) && !(e.syscall ?? '').startsWith('mount(')) return null;
-  return e.message;
+  return NAMESPACE_STEPS.has(step) ? e.message : null;
 }
 
 export interface Started {
