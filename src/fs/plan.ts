@@ -510,7 +510,11 @@ export function planFilesystem(policy: FsPolicy, ctx: FsContext, homes = homeDir
       except.set(p, 0);
     }
   };
-  for (const h of hidden) hideWith(h);
+  // A path below a hidden directory is hidden with it: its own bind would find the directory's
+  // empty tmpfs in its way and fail, and the run with it (`--hide DIR` with the signing key in DIR).
+  const hiddenDirs = ctx.mountNamespace ? hidden.filter((h) => isDir(h)) : [];
+  const inHiddenDir = (p: string) => hiddenDirs.some((d) => d !== p && under(p, d));
+  for (const h of hidden) if (!inHiddenDir(h)) hideWith(h);
 
   // Reading.
   if (policy.mode === 'default') {
@@ -537,6 +541,7 @@ export function planFilesystem(policy: FsPolicy, ctx: FsContext, homes = homeDir
     for (const r of readOnly) {
       if (!under(r, w)) continue;
       if (ctx.mountNamespace && homesHere.length === 0) {
+        if (inHiddenDir(r)) continue; // hidden whole already
         // The bind follows links: it covers what the path leads to.
         const t = real(r);
         if (t && !mounted.has(t)) {

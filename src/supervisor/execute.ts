@@ -218,7 +218,14 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   // binary target) loads the guard from NODE_OPTIONS and reports through this pipe.
   const newProcessGroup = !ctx.shareProcessGroup;
   const noGit = withoutGit(fsPolicy, ctx.cwd);
-  const pipe = native.pipe();
+  let pipe: [number, number];
+  try {
+    pipe = native.pipe();
+  } catch (e) {
+    // Out of descriptors (EMFILE): the trail says so and the private TMPDIR goes, as for any
+    // failure to start.
+    return fail(startFailure(e, target), target);
+  }
   // Which ends are still this function's to close (the read end becomes the monitor's at go).
   const open = [true, true];
   const closeEnd = (i: 0 | 1) => {
