@@ -271,6 +271,27 @@ describe.each(all)('attacks: $name', (v) => {
     }
   });
 
+  itWith(v.needs, 'a credential link that leads nowhere (a store on a volume not mounted now) does not stop the run or its namespaces; the stores that exist stay hidden', async () => {
+    const setup = (w: World) => {
+      rmSync(join(w.home, '.netrc'));
+      symlinkSync(join(w.outside, 'unmounted/netrc'), join(w.home, '.netrc'));
+    };
+    const ops = (w: World): Op[] => [
+      { op: 'read', path: join(w.home, '.aws/credentials') },
+      { op: 'read', path: join(w.outside, 'notes.txt') },
+    ];
+    const { got, ctl, a, r, cleanup } = await attack(v, setup, ops);
+    try {
+      allOk(ctl);
+      expect(r.code, r.stderr).toBe(0);
+      expectResults(ops(a), got, [hidden, true]);
+      const start = auditLines(readFileSync(join(a.outside, 'trail.jsonl'), 'utf8')).find((l) => l.event === 'start') as { notes?: string[] } | undefined;
+      expect(JSON.stringify(start?.notes ?? [])).not.toMatch(/no namespaces on this machine/);
+    } finally {
+      cleanup();
+    }
+  });
+
   itWith(v.needs, 'a home as the working directory: credential stores and start-up files that do not exist cannot be made', async () => {
     const setup = (w: World) => {
       rmSync(join(w.home, '.ssh'), { recursive: true });

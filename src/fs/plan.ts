@@ -505,6 +505,9 @@ export function planFilesystem(policy: FsPolicy, ctx: FsContext, homes = homeDir
   const except = new Map<string, number>();
   const hideWith = (p: string) => {
     if (ctx.mountNamespace) {
+      // A link that leads nowhere (a store on a volume not mounted now) hides nothing and cannot
+      // be bound over: the bind follows it and would fail the run.
+      if (!existsSync(p)) return;
       mounts.push({ kind: isDir(p) ? 'hideDir' : 'hideFile', target: p });
     } else {
       except.set(p, 0);
