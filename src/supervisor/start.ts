@@ -19,16 +19,19 @@ let unavailable: string | null = null;
 
 /**
  * The calls whose failure means "no namespaces here", not "this run is broken". A bind of one
- * of the run's paths is not among them: a path is the run's own (a previous run could plant a
- * symbolic link that resolves only outside the new namespaces), and must never turn namespaces
- * off for every later run of a library host.
+ * of the run's paths counts only when mounting itself is refused (EPERM, EACCES: a container's
+ * policy): a bind that fails for its path (ENOENT, ENOTDIR, ELOOP) is about the run's own files,
+ * which a previous run may have planted (a link that resolves only outside the new namespaces),
+ * and must never turn namespaces off for every later run of a library host.
  */
 const NAMESPACE_STEPS = new Set(['clone(new namespaces)', "writing the user namespace's uid_map", 'mount(/, MS_PRIVATE)']);
+const MOUNT_REFUSED = new Set([1, 13]); // EPERM, EACCES
 
 function namespaceFailure(e: unknown): string | null {
   if (!isSyscallError(e)) return null;
   const step = (e as { stage?: string }).stage ?? e.syscall ?? '';
-  return NAMESPACE_STEPS.has(step) ? e.message : null;
+  if (NAMESPACE_STEPS.has(step)) return e.message;
+  return step === 'mount' && MOUNT_REFUSED.has(e.errno) ? e.message : null;
 }
 
 export interface Started {
