@@ -31,7 +31,7 @@ function namespaceFailure(e: unknown): string | null {
   if (!isSyscallError(e)) return null;
   const step = (e as { stage?: string }).stage ?? e.syscall ?? '';
   if (NAMESPACE_STEPS.has(step)) return e.message;
-  return step === 'mount' && MOUNT_REFUSED.has(e.errno) ? e.message : null;
+  return step === 'mount' && MOUNT_REFUSED.has(e.errno ?? 0) ? e.message : null;
 }
 
 export interface Started {
