@@ -28,6 +28,21 @@ function file(name: string, text: string | Buffer, mode = 0o755): string {
   return p;
 }
 
+describe('a script whose interpreter is missing', () => {
+  it.concurrent('names the interpreter, 127, as a shell would say "bad interpreter"; through a script interpreter, the one that is missing', async () => {
+    file('direct.sh', '#!/nonexistent/interp-a\necho ran\n');
+    const middle = file('middle', '#!/nonexistent/interp-b\necho ran\n');
+    file('nested.sh', `#!${middle}\necho ran\n`);
+    // The controls: the kernel says ENOENT for both, without naming which file is missing.
+    for (const f of ['direct.sh', 'nested.sh']) expect(spawnSync(join(dir, f)).error).toMatchObject({ code: 'ENOENT' });
+    const direct = await worm(['./direct.sh'], { cwd: dir });
+    expect(direct).toMatchObject({ code: 127, stdout: '', stderr: 'worm-run: cannot execute ./direct.sh: its interpreter /nonexistent/interp-a was not found\n' });
+    const nested = await worm(['./nested.sh'], { cwd: dir });
+    expect(nested).toMatchObject({ code: 127, stdout: '',
+      stderr: `worm-run: cannot execute ./nested.sh: its interpreter ${middle} is a script, and the interpreter it leads to, /nonexistent/interp-b, was not found\n` });
+  });
+});
+
 describe('a command that is not on PATH', () => {
   it.concurrent('but is in the working directory: "command not found; did you mean ./tool?", 127, nothing runs', async () => {
     const marker = join(dir, 'tool-ran');

@@ -8,7 +8,7 @@
  * The CLI and the library API both call `execute`; only the CLI asks for `hardenSupervisor`
  * (the library must never filter the process it lives in).
  */
-import { closeSync, fstatSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AuditTrail, describeTarget, runFacts, targetAccess, trustedDigestCache, writeLine } from '../audit.js';
 import { guardLines } from '../channel.js';
@@ -109,7 +109,18 @@ function startFailure(e: unknown, target: Target): WormError {
     const why = e.message.replace(/^execve failed: /, '').replace(/ \(errno \d+\)$/, '');
     const interp = e.errno === 2 ? shebang(target.path)?.[0] : undefined;
     if (interp) {
-      return new WormError('ERR_WORM_NOT_FOUND', `cannot execute ${target.command}: its interpreter ${interp} was not found`, EXIT_NOT_FOUND, { cause: e });
+      // The interpreter may be there and be a script itself whose own interpreter is missing:
+      // the kernel follows up to four `#!` lines and says ENOENT for any of them.
+      let last = interp;
+      for (let i = 0; i < 4 && existsSync(last); i++) {
+        const next = shebang(last)?.[0];
+        if (!next) break;
+        last = next;
+      }
+      const what = last !== interp && !existsSync(last)
+        ? `its interpreter ${interp} is a script, and the interpreter it leads to, ${last}, was not found`
+        : `its interpreter ${interp} was not found`;
+      return new WormError('ERR_WORM_NOT_FOUND', `cannot execute ${target.command}: ${what}`, EXIT_NOT_FOUND, { cause: e });
     }
     return e.errno === 2
       ? new WormError('ERR_WORM_NOT_FOUND', `${target.command}: ${why}`, EXIT_NOT_FOUND, { cause: e })
