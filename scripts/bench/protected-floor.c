@@ -29,7 +29,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -54,13 +53,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
-#define ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define ARCH AUDIT_ARCH_AARCH64
-#else
-#error "protected-floor.c: x86_64 or aarch64 only"
-#endif
+#include "arch.h"
+#include "now.h"
 #ifndef __NR_open_tree_attr
 #define __NR_open_tree_attr 467
 #endif
@@ -237,11 +231,6 @@ static char* stacks;  // two stacks for the VM variants (runs are one at a time)
 static const char* filter_file;
 #define STACK_SIZE (256 << 10)
 
-static long long now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void die(const char* what) {
   fprintf(stderr, "protected-floor: %s: %s\n", what, strerror(errno));
@@ -408,9 +397,12 @@ static int target_main(void* arg) {
   return 127;
 }
 
-// Init zeroes its copy of the launcher's environment (worm-run's holds credentials); its bounds
-// are fields 50 and 51 of /proc/self/stat. Skipped when init shares the launcher's memory.
-static void wipe_environment(void) {
+// Init zeroes its copy of the launcher's environment (worm-run's holds credentials). Its
+// bounds, fields 50 and 51 of /proc/self/stat, are the launcher's for good: read once by the
+// launcher (as native/spawn.cc does), used by every init. Skipped when init shares its memory.
+static unsigned long env_start, env_end;
+
+static void read_environment_bounds(void) {
   char buf[2048];
   int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
@@ -424,7 +416,12 @@ static void wipe_environment(void) {
     p = strchr(p + 1, ' ');
     if (p) v[field] = strtoul(p + 1, NULL, 10);
   }
-  if (v[50] && v[51] > v[50] && v[51] - v[50] < (64ul << 20)) memset((void*)v[50], 0, v[51] - v[50]);
+  env_start = v[50];
+  env_end = v[51];
+}
+
+static void wipe_environment(void) {
+  if (env_start && env_end > env_start && env_end - env_start < (64ul << 20)) memset((void*)env_start, 0, env_end - env_start);
 }
 
 // Without a PID namespace init kills the tree it can find in /proc (native/contain.cc): here
@@ -715,6 +712,7 @@ static long long pct(long long* v, int n, double p) {
 }
 
 static void prepare(void) {
+  read_environment_bounds();
   extern char** environ;
   if (!getcwd(cwd, sizeof cwd)) die("getcwd");
   int nenv = 0;
