@@ -325,14 +325,17 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
   const { handle, fs, pid } = started;
   closeEnd(1);
   audit.setPid(pid);
-  // From here to go() nothing yields to the event loop: an abort cannot come in between.
-  if (ctx.aborted?.()) {
+  // The target waits, not yet exec'd: a run given up here ends with init (nothing of it is
+  // left once 'end' came) and its target never runs.
+  const giveUp = async (error: WormError): Promise<RunResult> => {
     handle.abandon();
     startRecording();
     await ended;
     closePipe();
-    return fail(new WormError('ERR_WORM_ABORTED', `aborted before ${target.command} started`), target);
-  }
+    return fail(error, target);
+  };
+  // From here to go() nothing yields to the event loop: an abort cannot come in between.
+  if (ctx.aborted?.()) return giveUp(new WormError('ERR_WORM_ABORTED', `aborted before ${target.command} started`));
 
   let supervisorFiltered = false;
   if (ctx.hardenSupervisor) {
@@ -340,11 +343,7 @@ export async function execute(command: string[], policy: Policy, ctx: ExecuteCon
       native.hardenSelf({ allowUnix: false, supervisor: true });
       supervisorFiltered = true;
     } catch (e) {
-      handle.abandon();
-      startRecording();
-      await ended;
-      closePipe();
-      return fail(new WormError('ERR_WORM_SETUP', `cannot filter the supervisor: ${(e as Error).message}`), target);
+      return giveUp(new WormError('ERR_WORM_SETUP', `cannot filter the supervisor: ${(e as Error).message}`));
     }
   }
 
