@@ -145,6 +145,10 @@ bool ReadPlan(Napi::Env env, Napi::Value v, Plan* p) {
 std::mutex builtMu;
 std::map<unsigned, std::vector<sock_filter>> built;
 
+// Every field of FilterOptions is in the key: a field left out would hand one policy's filter to
+// another. (A new field changes the size: add it to the key, then to this check.)
+static_assert(sizeof(FilterOptions) == 12, "FilterOptions changed: put the new field in OptionsKey");
+
 unsigned OptionsKey(const FilterOptions& o) {
   return (o.allowUnix ? 1u : 0u) | (o.keepExistingRings ? 2u : 0u) | (o.denyExec ? 4u : 0u) | (o.notify ? 8u : 0u) |
          (o.memoryCap ? 16u : 0u) | (static_cast<unsigned>(o.pids) << 5);

@@ -3,7 +3,7 @@
  * resolves to one result shape; it never filters the process that calls it.
  */
 import { createConnection } from 'node:net';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -254,6 +254,30 @@ describe('run() as a well-behaved library', () => {
     expect((after.protections as { namespaces: unknown }).namespaces).toEqual(ns);
     expect(JSON.stringify(after.protections)).not.toMatch(/no namespaces on this machine/);
   });
+
+  it('filters are cached per policy in the host: runs with and without allowUnix, interleaved, each get their own', async () => {
+    // An AF_UNIX datagram to a socket the test listens on: allowed only with allowUnix.
+    const sockDir = join(dir, 'unix-cache');
+    mkdirSync(sockDir);
+    const sock = join(sockDir, 's');
+    const py = `import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.sendto(sys.argv[1].encode(),${JSON.stringify(sock)})`;
+    const got: string[] = [];
+    const listener = spawn('python3', ['-c', `import socket\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(${JSON.stringify(sock)})\nprint('up',flush=True)\nwhile True:\n  print(s.recv(100).decode(),flush=True)`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    listener.stdout.on('data', (b) => got.push(...String(b).split('\n').filter(Boolean)));
+    try {
+      await new Promise<void>((res) => listener.stdout.once('data', () => res()));
+      // The control: without worm-run the datagram arrives.
+      expect(spawnSync('python3', ['-c', py, 'control']).status).toBe(0);
+      const rs = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+        run(['python3', '-c', py, `run-${i}`], { env, cwd: sockDir, policy: { network: { allowUnix: i % 2 === 0 } } })));
+      await new Promise((res) => setTimeout(res, 300));
+      rs.forEach((r, i) => expect(r.status, `run ${i}: ${r.stderr}`).toBe(i % 2 === 0 ? 0 : 1));
+      expect(got.filter((g) => g.startsWith('run-')).sort()).toEqual(['run-0', 'run-10', 'run-2', 'run-4', 'run-6', 'run-8']);
+      expect(got).toContain('control');
+    } finally {
+      listener.kill('SIGKILL');
+    }
+  }, 30000);
 
   it('runs started together overlap their starts: 16 at once all complete, each with its own result', async () => {
     const rs = await Promise.all(Array.from({ length: 16 }, (_, i) => run(['sh', '-c', `echo run-${i}; exit ${i % 5}`], { env })));
