@@ -279,7 +279,7 @@ describe('run() as a well-behaved library', () => {
     }
   }, 30000);
 
-  it('runs started together overlap their starts: 16 at once all complete, each with its own result', async () => {
+  it('16 runs started together (their starts overlap now) each resolve with their own output, status, pid and measured protections', async () => {
     const rs = await Promise.all(Array.from({ length: 16 }, (_, i) => run(['sh', '-c', `echo run-${i}; exit ${i % 5}`], { env })));
     rs.forEach((r, i) => {
       expect(r).toMatchObject({ status: i % 5, error: null, stdout: `run-${i}\n` });
