@@ -176,11 +176,7 @@ void Deliver(Napi::Env env, Napi::Function cb, Event* ev) {
                                          : FailureError(env, ev->failure, *ev->about->plan).Value());
     } else if (ev->kind == Event::kExec) {
       o.Set("type", Napi::String::New(env, "exec"));
-      if (ev->failure.type == kMsgFailure) {
-        Napi::Error e = ErrnoError(env, StageName(ev->failure.stage), ev->failure.err);
-        e.Set("code", Napi::String::New(env, ev->failure.stage == kStageExecve ? "ERR_WORM_EXEC" : "ERR_WORM_CHILD_SETUP"));
-        o.Set("error", e.Value());
-      }
+      if (ev->failure.type == kMsgFailure) o.Set("error", FailureError(env, ev->failure, *ev->about->plan).Value());
     } else if (ev->kind == Event::kRefusals) {
       o.Set("type", Napi::String::New(env, "refusals"));
       Napi::Array list = Napi::Array::New(env, ev->refusals.size());
